@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Sets up a fresh Debian/Ubuntu machine for vipadm's tests and lab: Debian packages the lab needs,
+# then a Python virtual environment (.venv) with the pinned tool versions. Safe to re-run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Debian packages: sshd/arping/etcd for the lab nodes; python3-yaml/cryptography for the simulator,
+# which runs with the nodes' /usr/bin/python3.
+LAB_DEBS="openssh-server openssh-client iputils-arping iproute2 etcd-server etcd-client python3 python3-yaml python3-cryptography util-linux"
+missing=""
+for p in $LAB_DEBS; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+if [ -n "$missing" ]; then
+  if [ "$(id -u)" != 0 ]; then
+    echo "setup: missing Debian packages:$missing (run as root, or install them with apt-get)" >&2
+    exit 1
+  fi
+  echo "setup: installing Debian packages:$missing"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get install -y --no-install-recommends $missing >/dev/null 2>&1 || {
+    apt-get update >/dev/null && apt-get install -y --no-install-recommends $missing >/dev/null
+  }
+fi
+
+PY=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+  "$PY" -m venv .venv
+fi
+if ! cmp -s requirements-dev.txt .venv/.requirements-installed 2>/dev/null; then
+  .venv/bin/pip install -q --disable-pip-version-check -r requirements-dev.txt
+  cp requirements-dev.txt .venv/.requirements-installed
+fi

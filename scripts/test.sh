@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Runs every test of vipadm: linters, ansible-test sanity, pytest (unit, integration, lab,
+# simulator) and the Molecule scenario on the lab. Expects scripts/setup.sh to have run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$PWD/.venv/bin:$PATH"
+export ANSIBLE_CONFIG="$PWD/ansible.cfg"
+
+step() { printf '\n== %s\n' "$*"; }
+
+step "yamllint"
+yamllint -s .
+step "ansible-lint (production profile)"
+ansible-lint --profile production -q
+if [ -x scripts/sanity.sh ]; then
+  step "ansible-test sanity"
+  scripts/sanity.sh
+fi
+step "pytest"
+rc=0; pytest "$@" || rc=$?
+[ "$rc" = 0 ] || [ "$rc" = 5 ] || exit "$rc"   # 5 = no tests collected
+if [ -f molecule/default/molecule.yml ]; then
+  step "molecule test (default scenario, on the lab)"
+  molecule test -s default
+fi

@@ -1,0 +1,331 @@
+# -*- coding: utf-8 -*-
+# Copyright: vipadm developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Preflight checks of the HA bootstrap: pure functions over the inventory and what the nodes report.
+
+Nothing here touches a host. ``evaluate`` takes the cluster settings and one report per node (as made
+by the ``preflight_facts`` module) and returns the refusals (sentences that say what is wrong and what
+to do), the warnings, and which control plane initializes (or already holds) the cluster.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import ipaddress
+import re
+
+# Kubernetes minors vipadm bootstraps (kubeadm config API v1beta3 below 1.31, v1beta4 from 1.31).
+SUPPORTED_KUBERNETES = ((1, 29), (1, 36))
+# kube-vip releases whose manifest the collection generates: vip_nodename (v0.8.0) up to v1.2.x.
+SUPPORTED_KUBE_VIP = ((0, 8), (1, 2))
+
+# What a node may report as its kubeadm state (see preflight_facts).
+STATE_NONE = "none"              # no kubeadm file at all: a bare node
+STATE_CONTROL_PLANE = "control_plane"  # static Pod manifests of a control plane + kubelet.conf
+STATE_WORKER = "worker"          # kubelet.conf, no control plane manifests
+STATE_PARTIAL = "partial"        # some kubeadm files: an interrupted init/join
+NODE_STATES = (STATE_NONE, STATE_CONTROL_PLANE, STATE_WORKER, STATE_PARTIAL)
+
+_VERSION_RE = re.compile(r"^v?(\d+)\.(\d+)(?:\.(\d+))?(?:[-+].*)?$")
+_BOOL_WORDS = {"true": True, "false": False, "1": True, "0": False, "t": True, "f": False}
+
+
+def parse_version(text):
+    """'1.32.4', 'v1.32' -> (1, 32, 4) / (1, 32, 0); None when it is not a version."""
+    match = _VERSION_RE.match(str(text).strip()) if text is not None else None
+    if not match:
+        return None
+    return (int(match.group(1)), int(match.group(2)), int(match.group(3) or 0))
+
+
+def _in_range(version, supported):
+    low, high = supported
+    return low <= version[:2] <= high
+
+
+def _fmt_range(supported):
+    (lmaj, lmin), (hmaj, hmin) = supported
+    return "%d.%d to %d.%d" % (lmaj, lmin, hmaj, hmin)
+
+
+def check_kubernetes_version(text):
+    version = parse_version(text)
+    if version is None:
+        return ["vipadm_kubernetes_version %r is not a version: set it to a release such as 1.32.4." % (text,)]
+    if not _in_range(version, SUPPORTED_KUBERNETES):
+        return ["Kubernetes %s is not supported: vipadm bootstraps Kubernetes %s; set vipadm_kubernetes_version "
+                "to one of those releases." % (text, _fmt_range(SUPPORTED_KUBERNETES))]
+    return []
+
+
+def check_kube_vip_version(text):
+    version = parse_version(text)
+    if version is None:
+        return ["kube_vip_version %r is not a version: set it to a kube-vip release such as v0.8.9." % (text,)]
+    if not _in_range(version, SUPPORTED_KUBE_VIP):
+        return ["kube-vip %s is not supported: vipadm generates manifests for kube-vip %s; set kube_vip_version "
+                "to one of those releases." % (text, _fmt_range(SUPPORTED_KUBE_VIP))]
+    return []
+
+
+def parse_address(text):
+    """An IPv4/IPv6 address object, or None."""
+    try:
+        return ipaddress.ip_address(str(text).strip())
+    except ValueError:
+        return None
+
+
+def check_vip(vip):
+    if vip is None or str(vip).strip() == "":
+        return ["kube_vip_address is not set: set it (group_vars/all) to a free address in the control "
+                "planes' subnet that will carry the API server."]
+    if parse_address(vip) is None:
+        return ["kube_vip_address %r is not an IP address: set it to a free address such as 192.168.10.50 "
+                "(a name is not allowed, kube-vip announces an address)." % (vip,)]
+    return []
+
+
+def check_port(port, name="kube_vip_port"):
+    try:
+        value = int(port)
+    except (TypeError, ValueError):
+        return ["%s %r is not a port number: use 1 to 65535 (the API server's default is 6443)." % (name, port)]
+    if not 1 <= value <= 65535 or str(port).strip() != str(value):
+        return ["%s %s is out of range: use 1 to 65535 (the API server's default is 6443)." % (name, port)]
+    return []
+
+
+def _parse_bool(text):
+    return _BOOL_WORDS.get(str(text).strip().lower())
+
+
+def parse_bgp_peer(peer, number=1):
+    """Check one BGP peer, as a dict (address, as, password, multihop, port) or kube-vip's
+    ``address:AS[:password[:multihop[:port]]]`` text. Returns a list of problems (empty when well-formed).
+    Problems name the peer by its position, never by its text, which may hold a password."""
+    what = "BGP peer %d" % number
+    if isinstance(peer, dict):
+        address, asn = peer.get("address"), peer.get("as", peer.get("asn"))
+        multihop, port = peer.get("multihop"), peer.get("port")
+    else:
+        text = str(peer).strip()
+        if text.startswith("["):  # [IPv6]:AS:...
+            address, _, rest = text[1:].partition("]")
+            fields = [address] + rest.lstrip(":").split(":") if rest.startswith(":") else [address, ""]
+        else:
+            fields = text.split(":")
+        fields += [""] * (5 - len(fields))
+        address, asn, multihop, port = fields[0], fields[1], fields[3], fields[4]
+    problems = []
+    if parse_address(address) is None:
+        problems.append("%s: %r is not an IP address" % (what, address))
+    try:
+        asn_value = int(asn)
+        if not 1 <= asn_value <= 4294967295:
+            raise ValueError
+    except (TypeError, ValueError):
+        problems.append("%s: AS %r is not a number from 1 to 4294967295" % (what, asn))
+    if multihop not in (None, "") and not isinstance(multihop, bool) and _parse_bool(multihop) is None:
+        problems.append("%s: multihop %r is not true or false" % (what, multihop))
+    if port not in (None, ""):
+        problems.extend("%s: %s" % (what, p) for p in check_port(port, "port"))
+    return problems
+
+
+def check_bgp_peers(peers):
+    if isinstance(peers, str):
+        peers = [p for p in peers.split(",") if p.strip()]
+    if not peers:
+        return ["BGP mode needs peers: set kube_vip_bgp_peers to the routers kube-vip announces the VIP to "
+                "(address, AS; optional password, multihop, port)."]
+    errors = []
+    for number, peer in enumerate(peers, 1):
+        problems = parse_bgp_peer(peer, number)
+        if problems:
+            errors.append("; ".join(problems) + ": write each peer as address:AS[:password[:multihop[:port]]] "
+                          "or a mapping with address and as.")
+    return errors
+
+
+def _node_interface_networks(node, interface):
+    """IPv4/IPv6 interface networks of one interface of a node, without /32 and /128 host routes
+    (kube-vip adds the VIP as a host address, it is not the subnet)."""
+    networks = []
+    for cidr in (node.get("interfaces") or {}).get(interface) or []:
+        try:
+            iface = ipaddress.ip_interface(cidr)
+        except ValueError:
+            continue
+        if iface.network.prefixlen < iface.max_prefixlen:
+            networks.append(iface)
+    return networks
+
+
+def choose_init_host(control_planes, nodes, configured=None):
+    """The control plane that runs (or already ran) kubeadm init.
+
+    A control plane that already carries a cluster wins, so an existing cluster is never initialized a
+    second time; otherwise the configured host, otherwise the first of the group."""
+    holding = [name for name in control_planes
+               if (nodes.get(name) or {}).get("cluster_state") == STATE_CONTROL_PLANE]
+    if configured in holding:
+        return configured
+    if holding:
+        return holding[0]
+    if configured:
+        return configured
+    return control_planes[0] if control_planes else None
+
+
+def evaluate(settings, control_planes, workers, nodes):
+    """Check the whole inventory and every node report.
+
+    settings: dict with vip, port, kubernetes_version, kube_vip_version, mode ('arp' or 'bgp'),
+      bgp_peers, interface (None = each host's default-route interface), init_host (None = first).
+    control_planes, workers: inventory host names.
+    nodes: inventory host name -> report of preflight_facts (hostname, address, interfaces,
+      default_interface, kubeadm_path, cluster_state, vip_tcp_answers, vip_arp_answers), may be empty
+      when only the inventory is checked.
+    Returns dict(errors=[...], warnings=[...], init_host=name, cluster_exists=bool).
+    """
+    errors, warnings = [], []
+    control_planes = list(control_planes or [])
+    workers = list(workers or [])
+    if not control_planes:
+        errors.append("The inventory has no control_plane group (or it is empty): put the control plane nodes "
+                      "in a group named control_plane.")
+    elif len(control_planes) % 2 == 0:
+        warnings.append("%d control planes is an even number: etcd keeps quorum with a majority, so %d nodes "
+                        "survive no more failures than %d; use an odd number."
+                        % (len(control_planes), len(control_planes), len(control_planes) - 1))
+    both = sorted(set(control_planes) & set(workers))
+    if both:
+        errors.append("%s are in both control_plane and workers: put each node in one of them."
+                      % ", ".join(both))
+    configured = settings.get("init_host")
+    if configured and configured not in control_planes:
+        errors.append("control_plane_init_host %r is not in the control_plane group: name one of %s."
+                      % (configured, ", ".join(control_planes) or "its hosts"))
+
+    vip_errors = check_vip(settings.get("vip"))
+    errors.extend(vip_errors)
+    errors.extend(check_port(settings.get("port", 6443)))
+    errors.extend(check_kubernetes_version(settings.get("kubernetes_version")))
+    errors.extend(check_kube_vip_version(settings.get("kube_vip_version")))
+    mode = settings.get("mode", "arp")
+    if mode not in ("arp", "bgp"):
+        errors.append("kube-vip mode %r is unknown: use arp or bgp." % (mode,))
+    if mode == "bgp":
+        errors.extend(check_bgp_peers(settings.get("bgp_peers")))
+
+    vip = None if vip_errors else parse_address(settings["vip"])
+    reports = {name: nodes[name] for name in control_planes + workers if name in (nodes or {})}
+    cluster_exists = any(r.get("cluster_state") == STATE_CONTROL_PLANE for r in reports.values())
+    all_bare = bool(reports) and all(r.get("cluster_state", STATE_NONE) == STATE_NONE for r in reports.values())
+
+    seen = {}
+    for name in control_planes + workers:
+        report = reports.get(name)
+        if report is None:
+            continue
+        hostname = str(report.get("hostname") or "").lower()
+        if hostname:
+            seen.setdefault(hostname, []).append(name)
+        if not report.get("kubeadm_path"):
+            errors.append("%s: kubeadm is not installed (not found in PATH): install kubeadm, kubelet and a "
+                          "container runtime first (the node_prep role does it)." % name)
+        if vip is not None:
+            on_interfaces = sorted(iface for iface in (report.get("interfaces") or {})
+                                   if any(net.ip == vip for net in _node_interface_networks(report, iface)))
+            if parse_address(report.get("address")) == vip or on_interfaces:
+                errors.append("%s: kube_vip_address %s is the node's own address%s: the VIP must be a free "
+                              "address that no node uses." % (
+                                  name, vip, " (on %s)" % ", ".join(on_interfaces) if on_interfaces else ""))
+        state = report.get("cluster_state")
+        if name in workers and state == STATE_CONTROL_PLANE:
+            errors.append("%s is listed in workers but is a control plane of the cluster: move it to the "
+                          "control_plane group, or reset it (playbooks/reset.yml) first." % name)
+        if name in control_planes and state == STATE_WORKER:
+            errors.append("%s is listed in control_plane but already joined the cluster as a worker: move it to "
+                          "the workers group, or reset it (playbooks/reset.yml) first." % name)
+    for hostname, names in sorted(seen.items()):
+        if len(names) > 1:
+            errors.append("%s report the same hostname %r: Kubernetes names nodes by hostname, give each node "
+                          "its own." % (", ".join(names), hostname))
+
+    if vip is not None and mode == "arp":
+        for name in control_planes:
+            report = reports.get(name)
+            if report is None:
+                continue
+            iface = settings.get("interface") or report.get("default_interface")
+            if not iface:
+                errors.append("%s: no interface for the VIP: the node has no default route; set "
+                              "kube_vip_interface." % name)
+                continue
+            if iface not in (report.get("interfaces") or {}):
+                errors.append("%s: interface %s does not exist (the node has %s): set kube_vip_interface to the "
+                              "interface of the control plane network." % (
+                                  name, iface, ", ".join(sorted(report.get("interfaces") or {})) or "none"))
+                continue
+            networks = _node_interface_networks(report, iface)
+            if not any(vip in net.network for net in networks):
+                errors.append("%s: kube_vip_address %s is outside the subnet of %s (%s): in ARP mode the VIP must "
+                              "be in the control planes' subnet; pick a free address there or use BGP." % (
+                                  name, vip, iface, ", ".join(str(n) for n in networks) or "no address"))
+
+    if all_bare and vip is not None:
+        holders = sorted(name for name, r in reports.items() if r.get("vip_tcp_answers") or r.get("vip_arp_answers"))
+        if holders:
+            errors.append("kube_vip_address %s already answers (seen from %s) but no node has a cluster yet: "
+                          "another machine holds that address; pick a free address." % (vip, ", ".join(holders)))
+
+    init_host = choose_init_host(control_planes, reports, configured if configured in control_planes else None)
+    return dict(errors=errors, warnings=warnings, init_host=init_host, cluster_exists=cluster_exists)
+
+
+# Files kubeadm writes; which of them exist tells how far init/join got on a node.
+KUBEADM_FILES = (
+    "/etc/kubernetes/manifests/kube-apiserver.yaml",
+    "/etc/kubernetes/manifests/etcd.yaml",
+    "/etc/kubernetes/kubelet.conf",
+    "/etc/kubernetes/bootstrap-kubelet.conf",
+    "/etc/kubernetes/admin.conf",
+    "/etc/kubernetes/pki/ca.crt",
+    "/var/lib/kubelet/config.yaml",
+)
+
+
+def classify_state(present):
+    """The kubeadm state of a node from the set of KUBEADM_FILES that exist on it."""
+    present = set(present)
+    control_plane = {"/etc/kubernetes/manifests/kube-apiserver.yaml", "/etc/kubernetes/manifests/etcd.yaml",
+                     "/etc/kubernetes/kubelet.conf", "/etc/kubernetes/admin.conf"}
+    if control_plane <= present:
+        return STATE_CONTROL_PLANE
+    if "/etc/kubernetes/kubelet.conf" in present and not present & {
+            "/etc/kubernetes/manifests/kube-apiserver.yaml", "/etc/kubernetes/manifests/etcd.yaml"}:
+        return STATE_WORKER
+    return STATE_PARTIAL if present else STATE_NONE
+
+
+def parse_ip_addr_json(entries):
+    """`ip -j addr show` output (a list) -> {interface: ['addr/prefix', ...]}."""
+    result = {}
+    for link in entries or []:
+        name = link.get("ifname")
+        if not name:
+            continue
+        result[name] = ["%s/%s" % (a["local"], a["prefixlen"]) for a in link.get("addr_info") or []
+                        if "local" in a and "prefixlen" in a]
+    return result
+
+
+def default_interface(routes):
+    """`ip -j route show default` output (a list) -> the interface of the first default route, or None."""
+    for route in routes or []:
+        if route.get("dev"):
+            return route["dev"]
+    return None

@@ -1,0 +1,148 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: vipadm developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+---
+module: preflight
+short_description: Refuse an inventory or nodes that the HA bootstrap cannot succeed on
+description:
+  - Checks the cluster settings and the reports of M(vipadm.kubeadm.preflight_facts) of every node, and
+    fails with one sentence per problem (what is wrong, what to do) before anything changes.
+  - Refuses when the VIP is missing, not an address, equal to a node's address, or (ARP mode) outside
+    the subnet of the VIP interface of a control plane; the interface does not exist on a control plane;
+    hostnames are not unique; the Kubernetes or kube-vip version is unsupported; the port is out of range;
+    BGP mode has no or malformed peers; kubeadm is missing on a node; the VIP already answers while no node
+    has a cluster yet; the control_plane group is missing.
+  - Warns about an even number of control planes (etcd quorum).
+  - Pure computation; run it once, on the controller.
+version_added: 0.1.0
+author: vipadm developers
+options:
+  vip:
+    description: The VIP (C(kube_vip_address)).
+    type: str
+  port:
+    description: The API server port behind the VIP.
+    type: raw
+    default: 6443
+  kubernetes_version:
+    description: The Kubernetes version to deploy (C(vipadm_kubernetes_version)).
+    type: str
+  kube_vip_version:
+    description: The kube-vip release of the manifest.
+    type: str
+  mode:
+    description: How kube-vip announces the VIP.
+    type: str
+    choices: [arp, bgp]
+    default: arp
+  bgp_peers:
+    description: BGP peers (mappings with address, as, password, multihop, port; or kube-vip's text form).
+    type: raw
+  interface:
+    description: The VIP interface on every control plane; each one's default-route interface when empty.
+    type: str
+  init_host:
+    description: The control plane that initializes the cluster; the first of I(control_planes) when empty.
+    type: str
+  control_planes:
+    description: Inventory names of the control planes, in order.
+    type: list
+    elements: str
+    default: []
+  workers:
+    description: Inventory names of the workers.
+    type: list
+    elements: str
+    default: []
+  nodes:
+    description:
+      - Inventory name -> report of M(vipadm.kubeadm.preflight_facts), plus C(address) (the inventory address).
+    type: dict
+    default: {}
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: none
+  platform:
+    platforms: posix
+"""
+
+EXAMPLES = r"""
+- name: Refuse what cannot work, before any change
+  vipadm.kubeadm.preflight:
+    vip: "{{ kube_vip_address }}"
+    kubernetes_version: "{{ vipadm_kubernetes_version }}"
+    kube_vip_version: v0.8.9
+    control_planes: "{{ groups['control_plane'] }}"
+    workers: "{{ groups['workers'] | default([]) }}"
+    nodes: "{{ reports }}"
+  delegate_to: localhost
+  run_once: true
+"""
+
+RETURN = r"""
+init_host:
+  description: The control plane that runs kubeadm init, or that already holds the cluster.
+  returned: success
+  type: str
+  sample: cp1
+cluster_exists:
+  description: Whether a control plane already carries a cluster.
+  returned: success
+  type: bool
+warnings_found:
+  description: The warnings (also shown as Ansible warnings).
+  returned: always
+  type: list
+  elements: str
+errors:
+  description: The refusals, one sentence each.
+  returned: failure
+  type: list
+  elements: str
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.vipadm.kubeadm.plugins.module_utils import _preflight
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            vip=dict(type="str"),
+            port=dict(type="raw", default=6443),
+            kubernetes_version=dict(type="str"),
+            kube_vip_version=dict(type="str"),
+            mode=dict(type="str", choices=["arp", "bgp"], default="arp"),
+            bgp_peers=dict(type="raw", no_log=True),
+            interface=dict(type="str"),
+            init_host=dict(type="str"),
+            control_planes=dict(type="list", elements="str", default=[]),
+            workers=dict(type="list", elements="str", default=[]),
+            nodes=dict(type="dict", default={}),
+        ),
+        supports_check_mode=True,
+    )
+    params = module.params
+    settings = {key: params[key] for key in (
+        "vip", "port", "kubernetes_version", "kube_vip_version", "mode", "bgp_peers", "interface", "init_host")}
+    outcome = _preflight.evaluate(settings, params["control_planes"], params["workers"], params["nodes"])
+    for warning in outcome["warnings"]:
+        module.warn(warning)
+    if outcome["errors"]:
+        module.fail_json(msg="Preflight refused, nothing was changed:\n- " + "\n- ".join(outcome["errors"]),
+                         errors=outcome["errors"], warnings_found=outcome["warnings"])
+    module.exit_json(changed=False, init_host=outcome["init_host"], cluster_exists=outcome["cluster_exists"],
+                     warnings_found=outcome["warnings"])
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,181 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: vipadm developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+---
+module: preflight_facts
+short_description: Report what the bootstrap preflight needs to know about a node, changing nothing
+description:
+  - Reports the node's hostname, interfaces with their addresses, the default-route interface, where
+    C(kubeadm) is, how far C(kubeadm init) or C(kubeadm join) got on it (from the files kubeadm writes),
+    and whether the VIP already answers (TCP from the node; ARP on the VIP interface when asked).
+  - Read-only; the checks on these facts are made by M(vipadm.kubeadm.preflight).
+version_added: 0.1.0
+author: vipadm developers
+options:
+  vip:
+    description: The VIP to probe. Nothing is probed when empty.
+    type: str
+  port:
+    description: TCP port of the API server behind the VIP.
+    type: int
+    default: 6443
+  interface:
+    description:
+      - Interface for the ARP probe; the default-route interface when empty.
+    type: str
+  probe_arp:
+    description: Send ARP requests for the VIP (needs C(arping) from iputils; skipped with a warning without it).
+    type: bool
+    default: false
+  timeout:
+    description: Seconds to wait for an answer of the VIP, per probe.
+    type: float
+    default: 1.5
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: none
+  platform:
+    platforms: posix
+notes:
+  - Needs C(ip) from iproute2 with JSON output (C(ip -j)).
+  - A refused TCP connection counts as an answer: some machine holds the address.
+"""
+
+EXAMPLES = r"""
+- name: Look at the node before changing anything
+  vipadm.kubeadm.preflight_facts:
+    vip: "{{ kube_vip_address }}"
+    port: 6443
+    probe_arp: true
+  register: node_report
+"""
+
+RETURN = r"""
+hostname:
+  description: The node's hostname (lower case, as Kubernetes names the Node).
+  returned: always
+  type: str
+  sample: cp1
+interfaces:
+  description: Interfaces and their addresses in CIDR notation.
+  returned: always
+  type: dict
+  sample: {"eth0": ["198.51.100.11/24"], "lo": ["127.0.0.1/8"]}
+default_interface:
+  description: Interface of the default route, null without one.
+  returned: always
+  type: str
+  sample: eth0
+kubeadm_path:
+  description: Path of kubeadm, null when it is not installed.
+  returned: always
+  type: str
+  sample: /usr/bin/kubeadm
+kubeadm_files:
+  description: The kubeadm-written files that exist.
+  returned: always
+  type: list
+  elements: str
+cluster_state:
+  description: C(none), C(control_plane), C(worker) or C(partial) (an interrupted init or join).
+  returned: always
+  type: str
+  sample: none
+vip_tcp_answers:
+  description: Whether a TCP connection to the VIP port was accepted or refused (someone holds the VIP).
+  returned: always
+  type: bool
+vip_arp_answers:
+  description: Whether a machine answered ARP for the VIP; null when not probed.
+  returned: always
+  type: bool
+"""
+
+import errno
+import json
+import os
+import socket
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.vipadm.kubeadm.plugins.module_utils import _preflight
+
+
+def _ip_json(module, args):
+    ip = module.get_bin_path("ip", required=True)
+    rc, out, err = module.run_command([ip, "-j"] + args)
+    if rc != 0:
+        module.fail_json(msg="'ip -j %s' failed: %s" % (" ".join(args), err.strip()))
+    return json.loads(out or "[]")
+
+
+def _tcp_answers(vip, port, timeout):
+    try:
+        with socket.create_connection((vip, port), timeout=timeout):
+            return True
+    except ConnectionRefusedError:
+        return True
+    except OSError as exc:
+        return exc.errno == errno.ECONNREFUSED
+
+
+def _arp_answers(module, vip, interface, timeout):
+    arping = module.get_bin_path("arping")
+    if not arping or not interface:
+        module.warn("arping (iputils-arping) not found: the VIP was not probed with ARP, only with TCP.")
+        return None
+    # Duplicate address detection: exit 0 = nobody answered, 1 = some machine holds the address.
+    deadline = max(2, int(round(timeout + 0.5)))
+    rc, out, err = module.run_command([arping, "-D", "-q", "-c", "2", "-w", str(deadline), "-I", interface, vip])
+    if rc not in (0, 1):
+        module.warn("arping on %s failed (%s): the VIP was not probed with ARP." % (interface, err.strip()))
+        return None
+    return rc == 1
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            vip=dict(type="str"),
+            port=dict(type="int", default=6443),
+            interface=dict(type="str"),
+            probe_arp=dict(type="bool", default=False),
+            timeout=dict(type="float", default=1.5),
+        ),
+        supports_check_mode=True,
+    )
+    params = module.params
+    interfaces = _preflight.parse_ip_addr_json(_ip_json(module, ["addr", "show"]))
+    default_iface = _preflight.default_interface(_ip_json(module, ["route", "show", "default"]))
+    present = [path for path in _preflight.KUBEADM_FILES if os.path.exists(path)]
+    result = dict(
+        changed=False,
+        hostname=socket.gethostname().lower(),
+        interfaces=interfaces,
+        default_interface=default_iface,
+        kubeadm_path=module.get_bin_path("kubeadm", opt_dirs=["/usr/local/bin", "/usr/bin"]),
+        kubeadm_files=present,
+        cluster_state=_preflight.classify_state(present),
+        vip_tcp_answers=False,
+        vip_arp_answers=None,
+    )
+    vip = params["vip"]
+    if vip and _preflight.parse_address(vip) is not None:
+        result["vip_tcp_answers"] = _tcp_answers(vip, params["port"], params["timeout"])
+        if params["probe_arp"]:
+            iface = params["interface"] or default_iface
+            if iface in interfaces:
+                result["vip_arp_answers"] = _arp_answers(module, vip, iface, params["timeout"])
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,219 @@
+# -*- coding: utf-8 -*-
+# Copyright: vipadm developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The flows of the kubeadm modules: decide from the node's state, run kubeadm, build the result.
+
+Each flow takes the module parameters, ``root`` (the directory standing for ``/``), ``run``
+(argv -> (rc, stdout, stderr)), the kubeadm path and check/diff flags; it returns the result
+dict or raises KubeadmError with a sentence. No Ansible import, so tests call them directly.
+"""
+
+from __future__ import annotations
+
+from ansible_collections.vipadm.kubeadm.plugins.module_utils import _kubeadm as kubeadm
+from ansible_collections.vipadm.kubeadm.plugins.module_utils import _kubeadm_state as state
+from ansible_collections.vipadm.kubeadm.plugins.module_utils._kubeadm import KubeadmError
+
+# Same lifetime as the token `kubeadm init` makes itself (reference 4).
+INIT_TOKEN_TTL = '24h'
+RESET_HINT = 'run the reset playbook on this node (vipadm.kubeadm.reset), then run again'
+
+
+def _run_checked(run, argv, what):
+    rc, stdout, stderr = run(argv)
+    if rc != 0:
+        details = kubeadm.failure_details(stdout, stderr)
+        raise KubeadmError('%s failed: %s.' % (what, details['message'].rstrip('.')),
+                           rc=rc, stdout=stdout, stderr=stderr, cmd=argv)
+    return stdout
+
+
+def kubeadm_version(run, kubeadm_path):
+    """``v1.32.4``, or '' when the binary cannot tell (the result then says so)."""
+    rc, stdout, _stderr = run(kubeadm.version_argv(kubeadm_path))
+    return kubeadm.parse_version_output(stdout) if rc == 0 else ''
+
+
+def _diff(before, after, path):
+    return {'before': before or '', 'after': after, 'before_header': path, 'after_header': path}
+
+
+def fresh_credentials(run, kubeadm_path, kubeconfig, ttl, upload_certs=True):
+    """A new bootstrap token (+ join command facts) and, if asked, a new certificate key."""
+    stdout = _run_checked(run, kubeadm.token_create_argv(kubeadm_path, kubeconfig, ttl), 'kubeadm token create')
+    parsed = kubeadm.parse_join_command(stdout)
+    if not parsed['token']:
+        raise KubeadmError('kubeadm token create printed no join command: %r.' % stdout.strip()[-200:],
+                           stdout=stdout)
+    key = None
+    if upload_certs:
+        stdout = _run_checked(run, kubeadm.upload_certs_argv(kubeadm_path, kubeconfig),
+                              'kubeadm init phase upload-certs')
+        key = kubeadm.parse_upload_certs_output(stdout)
+        if not key:
+            raise KubeadmError('kubeadm init phase upload-certs printed no certificate key as its last line.',
+                               stdout=stdout)
+    parsed['certificate_key'] = key
+    return parsed
+
+
+# --- init --------------------------------------------------------------------------------------
+
+def init(params, root, run, kubeadm_path, check_mode=False, diff=False):
+    endpoint = params['control_plane_endpoint']
+    documents = kubeadm.init_documents(params)  # validates version and endpoint first
+    config = kubeadm.to_yaml_documents(documents)
+    config_path = state.host_path(root, params['config_path'])
+    admin_conf = state.host_path(root, state.ADMIN_CONF)
+
+    node_state, found = state.init_state(root, endpoint)
+    if node_state == 'other_cluster':
+        raise KubeadmError(
+            'This node already belongs to a cluster at %s (its /etc/kubernetes/admin.conf), not at %s: %s.'
+            % (state.describe_server(found['server']), endpoint, RESET_HINT), found=found['found'])
+    if node_state == 'partial':
+        raise KubeadmError(
+            'This node holds the files of an unfinished kubeadm init or join (%s) but no control plane of %s: %s.'
+            % (', '.join(found['found']), endpoint, RESET_HINT), found=found['found'])
+
+    result = {'changed': False, 'api_endpoint': endpoint, 'ca_cert_hash': '', 'token': '',
+              'certificate_key': '', 'config': config, 'config_path': config_path,
+              'kubeadm_version': kubeadm_version(run, kubeadm_path)}
+
+    if node_state == 'initialized':
+        result['ca_cert_hash'] = state.ca_hash_of_file(root) or ''
+        if not check_mode:
+            try:
+                fresh = fresh_credentials(run, kubeadm_path, admin_conf, INIT_TOKEN_TTL)
+            except KubeadmError as exc:
+                raise KubeadmError(
+                    'This node has the files of an initialized control plane of %s, but creating join credentials '
+                    'failed (%s) – if an earlier init failed half-way, %s.' % (endpoint, exc, RESET_HINT),
+                    **exc.details)
+            result.update(token=fresh['token'], certificate_key=fresh['certificate_key'])
+        return result
+
+    result['changed'] = True
+    if diff:
+        result['diff'] = _diff(state.read_text('/', config_path), config, config_path)
+    if check_mode:
+        return result
+
+    state.write_private_file(config_path, config)
+    argv = kubeadm.init_argv(kubeadm_path, config_path)
+    rc, stdout, stderr = run(argv)
+    if rc != 0:
+        details = kubeadm.failure_details(stdout, stderr)
+        raise KubeadmError(kubeadm.init_failure_message(details, endpoint), rc=rc, stdout=stdout, stderr=stderr,
+                           cmd=argv, phase=details['phase'], preflight_errors=details['preflight_errors'])
+    parsed = kubeadm.parse_init_output(stdout)
+    admin = state.kubeconfig_cluster(state.read_text(root, state.ADMIN_CONF), root)
+    result.update(
+        api_endpoint=kubeadm.endpoint_of_server(admin['server']) or parsed['api_endpoint'] or endpoint,
+        ca_cert_hash=state.ca_hash_of_file(root) or (parsed['ca_cert_hashes'] or [''])[0],
+        token=parsed['token'] or '', certificate_key=parsed['certificate_key'] or '',
+        stdout=stdout, stderr=stderr)
+    if not result['token'] or not result['certificate_key']:
+        # The cluster is up; only the printout was not what we expect: make fresh ones.
+        fresh = fresh_credentials(run, kubeadm_path, admin_conf, INIT_TOKEN_TTL)
+        result.update(token=fresh['token'], certificate_key=fresh['certificate_key'])
+    return result
+
+
+# --- join_credentials ----------------------------------------------------------------------------
+
+def join_credentials(params, root, run, kubeadm_path, check_mode=False):
+    ttl = params['token_ttl']
+    if not kubeadm.DURATION_PATTERN.match(ttl):
+        raise KubeadmError('token_ttl %r is not a duration kubeadm understands: use e.g. 15m, 2h or 1h30m.' % ttl)
+    kubeconfig = state.host_path(root, params['kubeconfig'])
+    text = state.read_text('/', kubeconfig)
+    if text is None:
+        raise KubeadmError('%s does not exist: join credentials are made on an initialized control plane; run '
+                           'vipadm.kubeadm.init on this node first, or point kubeconfig at its admin.conf.'
+                           % params['kubeconfig'])
+    cluster = state.kubeconfig_cluster(text, root)
+    computed = state.hashes_of(cluster['ca_pem']) or state.hashes_of(state.read_text(root, state.CA_CERT))
+    result = {'changed': True, 'token': '', 'certificate_key': '',
+              'ca_cert_hash': computed[0] if computed else '',
+              'api_endpoint': kubeadm.endpoint_of_server(cluster['server'])}
+    if check_mode:
+        return result
+    fresh = fresh_credentials(run, kubeadm_path, kubeconfig, ttl, params['upload_certs'])
+    result.update(token=fresh['token'], certificate_key=fresh['certificate_key'] or '',
+                  ca_cert_hash=(fresh['ca_cert_hashes'] or [result['ca_cert_hash']])[0],
+                  api_endpoint=fresh['api_endpoint'] or result['api_endpoint'])
+    return result
+
+
+# --- join --------------------------------------------------------------------------------------
+
+def join(params, root, run, kubeadm_path, node_name, check_mode=False, diff=False):
+    kubeadm.validate_join_credentials(params)
+    config = kubeadm.to_yaml(kubeadm.join_document(params))
+    config_path = state.host_path(root, params['config_path'])
+    endpoint = params['api_endpoint']
+    control_plane = bool(params['control_plane'])
+    role = 'control plane' if control_plane else 'worker'
+    result = {'changed': False, 'node_name': params.get('node_name') or node_name,
+              'control_plane': control_plane, 'config_path': config_path}
+
+    node_state, found = state.join_state(root, endpoint, params['ca_cert_hash'], control_plane)
+    if node_state == 'joined':
+        return result
+    if node_state == 'other_cluster':
+        raise KubeadmError(
+            'This node is already joined to another cluster (kubelet.conf points at %s with CA %s, expected %s '
+            'with %s): %s.' % (state.describe_server(found['server']), ', '.join(found['ca_cert_hashes']) or 'unknown',
+                               endpoint, ', '.join(params['ca_cert_hash']), RESET_HINT))
+    if node_state == 'partial':
+        what = ', '.join(found.get('found') or []) or 'kubelet.conf without %s' % ', '.join(found.get('missing', []))
+        raise KubeadmError('This node holds the files of a join that did not finish as %s (%s): %s.'
+                           % (role, what, RESET_HINT))
+
+    result['changed'] = True
+    if diff:
+        before = state.read_text('/', config_path)
+        result['diff'] = _diff(kubeadm.masked_join_text(before or '', params),
+                               kubeadm.masked_join_text(config, params), config_path)
+    if check_mode:
+        return result
+    state.write_private_file(config_path, config)
+    argv = kubeadm.join_argv(kubeadm_path, config_path)
+    rc, stdout, stderr = run(argv)
+    if rc != 0:
+        details = kubeadm.failure_details(stdout, stderr)
+        kind, sentence = kubeadm.join_failure(details, endpoint, stdout, stderr)
+        raise KubeadmError(sentence, rc=rc, stdout=stdout, stderr=stderr, cmd=argv, failure=kind,
+                           phase=details['phase'], preflight_errors=details['preflight_errors'])
+    result.update(stdout=stdout, stderr=stderr)
+    return result
+
+
+# --- reset -------------------------------------------------------------------------------------
+
+def reset(params, root, run, kubeadm_path_finder, check_mode=False):
+    """``kubeadm reset -f`` when kubeadm's files are there, then the leftovers it does not clean."""
+    kubeadm_work = state.reset_work(root)
+    extra = state.leftovers(root, params['remove_paths'])
+    result = {'changed': bool(kubeadm_work or extra), 'kubeadm_reset': bool(kubeadm_work),
+              'removed': list(extra), 'found': kubeadm_work}
+    if check_mode or not result['changed']:
+        return result
+    if kubeadm_work:
+        argv = kubeadm.reset_argv(kubeadm_path_finder(), params.get('cri_socket'))
+        rc, stdout, stderr = run(argv)
+        if rc != 0:
+            details = kubeadm.failure_details(stdout, stderr)
+            raise KubeadmError('kubeadm reset failed%s: %s.' % (
+                ' in phase %s' % details['phase'] if details['phase'] else '', details['message'].rstrip('.')),
+                rc=rc, stdout=stdout, stderr=stderr, cmd=argv)
+        result.update(stdout=stdout, stderr=stderr)
+    # kubeadm reset may have emptied some of them already; remove what is still there.
+    result['removed'] = []
+    for path in params['remove_paths']:
+        if state.has_content(root, path):
+            state.remove_leftover(root, path)
+        if path in extra:
+            result['removed'].append(path)
+    return result

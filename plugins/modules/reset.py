@@ -1,0 +1,123 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: vipadm developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: reset
+short_description: Undo kubeadm init or join on a node, including what kubeadm reset leaves behind
+version_added: 0.1.0
+description:
+  - Runs C(kubeadm reset -f) when files of kubeadm are on the node (kubeconfigs in C(/etc/kubernetes), the
+    kubeadm static Pod manifests, C(/etc/kubernetes/pki), C(/var/lib/etcd), the kubelet configuration
+    kubeadm wrote).
+  - Then removes what C(kubeadm reset) does not clean, O(remove_paths) - by default the CNI configuration,
+    the kube-vip manifest, the root user's C(~/.kube/config), the etcd data directory and the kubeadm
+    configuration files vipadm wrote. A directory is emptied, a file is removed.
+  - Idempotent; a node with nothing to clean reports no change and runs nothing.
+  - C(kubeadm reset) does not clean iptables or IPVS rules, nor delete the Node object from the cluster.
+author:
+  - vipadm developers
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: none
+  platform:
+    platforms: posix
+options:
+  cri_socket:
+    description:
+      - The CRI socket passed to C(kubeadm reset --cri-socket).
+    type: str
+  remove_paths:
+    description:
+      - Files to remove and directories to empty after C(kubeadm reset). C(~) is the home of the user running
+        the module.
+    type: list
+    elements: path
+    default:
+      - /etc/cni/net.d
+      - /etc/kubernetes/manifests/kube-vip.yaml
+      - ~/.kube/config
+      - /var/lib/etcd
+      - /etc/kubernetes/vipadm
+  kubeadm_path:
+    description:
+      - The kubeadm binary, a name looked up in E(PATH) or an absolute path. Needed only when kubeadm's files
+        are present.
+    type: str
+    default: kubeadm
+seealso:
+  - module: vipadm.kubeadm.init
+  - module: vipadm.kubeadm.join
+"""
+
+EXAMPLES = r"""
+- name: Reset the node
+  vipadm.kubeadm.reset:
+    cri_socket: unix:///run/containerd/containerd.sock
+"""
+
+RETURN = r"""
+removed:
+  description: The paths of O(remove_paths) that held something and were removed or emptied (would be, in check mode).
+  returned: always
+  type: list
+  elements: str
+  sample: [/etc/cni/net.d, /etc/kubernetes/manifests/kube-vip.yaml]
+kubeadm_reset:
+  description: Whether C(kubeadm reset -f) ran (would run, in check mode).
+  returned: always
+  type: bool
+found:
+  description: The files and directories of kubeadm that made C(kubeadm reset) necessary.
+  returned: always
+  type: list
+  elements: str
+stdout:
+  description: The output of C(kubeadm reset).
+  returned: when kubeadm reset ran
+  type: str
+stderr:
+  description: The error output of C(kubeadm reset).
+  returned: when kubeadm reset ran
+  type: str
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.vipadm.kubeadm.plugins.module_utils import _kubeadm_actions as actions
+from ansible_collections.vipadm.kubeadm.plugins.module_utils._kubeadm import KubeadmError
+
+FILESYSTEM_ROOT = '/'
+C_LOCALE = {'LANG': 'C', 'LC_ALL': 'C'}
+DEFAULT_REMOVE_PATHS = ['/etc/cni/net.d', '/etc/kubernetes/manifests/kube-vip.yaml', '~/.kube/config',
+                        '/var/lib/etcd', '/etc/kubernetes/vipadm']
+
+
+def argument_spec():
+    return dict(
+        cri_socket=dict(type='str'),
+        remove_paths=dict(type='list', elements='path', default=list(DEFAULT_REMOVE_PATHS)),
+        kubeadm_path=dict(type='str', default='kubeadm'),
+    )
+
+
+def main():
+    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
+    try:
+        result = actions.reset(module.params, FILESYSTEM_ROOT,
+                               lambda argv: module.run_command(argv, environ_update=C_LOCALE),
+                               lambda: module.get_bin_path(module.params['kubeadm_path'], required=True),
+                               module.check_mode)
+    except KubeadmError as exc:
+        module.fail_json(msg=str(exc), **exc.details)
+    module.exit_json(**result)
+
+
+if __name__ == '__main__':
+    main()

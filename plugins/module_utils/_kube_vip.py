@@ -215,6 +215,8 @@ def _parse_peer_text(text, version):
             _fail("%s: only IPv6 addresses go in brackets." % where)
     else:
         fields = text.split(":")
+        if len(fields) > 2 and re.match(r"^[0-9a-fA-F]{0,4}$", fields[0]) and "::" in text:
+            _fail("%s: write an IPv6 peer address in brackets, like [2001:db8::1]:65000." % where)
         if len(fields) > 1:
             ip = _ip(fields[0], "The address of %s" % where)
             if ip.version == 6:
@@ -235,7 +237,7 @@ def _parse_peer_text(text, version):
                  ":port" if max_fields == 5 else ""))
     if len(fields) >= 4:
         multihop = fields[3]
-        if multihop == "" and version < (1, 2, 0) and len(fields) == 4:
+        if multihop == "" and version < (1, 2, 0):
             _fail("%s: kube-vip before v1.2.0 cannot read an empty multihop field; write "
                   "'false' (for example 192.168.0.10:65000::false)." % where)
         if multihop != "" and multihop not in _GO_BOOLS:

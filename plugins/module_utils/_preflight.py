@@ -17,8 +17,9 @@ import re
 
 # Kubernetes minors vipadm bootstraps (kubeadm config API v1beta3 below 1.31, v1beta4 from 1.31).
 SUPPORTED_KUBERNETES = ((1, 29), (1, 36))
-# kube-vip releases whose manifest the collection generates: vip_nodename (v0.8.0) up to v1.2.x.
-SUPPORTED_KUBE_VIP = ((0, 8), (1, 2))
+# kube-vip releases the bootstrap works with: --k8sConfigPath (super-admin.conf during init) exists from
+# v0.7.0; the manifest generator knows releases up to v1.2.x.
+SUPPORTED_KUBE_VIP = ((0, 7), (1, 2))
 
 # What a node may report as its kubeadm state (see preflight_facts).
 STATE_NONE = "none"              # no kubeadm file at all: a bare node
@@ -213,7 +214,8 @@ def evaluate(settings, control_planes, workers, nodes):
     errors.extend(vip_errors)
     errors.extend(check_port(settings.get("port", 6443)))
     errors.extend(check_kubernetes_version(settings.get("kubernetes_version")))
-    errors.extend(check_kube_vip_version(settings.get("kube_vip_version")))
+    if settings.get("kube_vip_version") is not None:  # unset: the kube_vip role's default, supported
+        errors.extend(check_kube_vip_version(settings.get("kube_vip_version")))
     mode = settings.get("mode", "arp")
     if mode not in ("arp", "bgp"):
         errors.append("kube-vip mode %r is unknown: use arp or bgp." % (mode,))

@@ -56,7 +56,7 @@ REFUSALS = [
     ("kubernetes too old", dict(kubernetes_version="1.28.9"), ["Kubernetes 1.28.9 is not supported", "1.29 to 1.36"]),
     ("kubernetes too new", dict(kubernetes_version="1.37.0"), ["not supported"]),
     ("kubernetes not a version", dict(kubernetes_version="latest"), ["is not a version"]),
-    ("kube-vip too old", dict(kube_vip_version="v0.6.4"), ["kube-vip v0.6.4 is not supported"]),
+    ("kube-vip too old", dict(kube_vip_version="v0.6.4"), ["kube-vip v0.6.4 is not supported", "0.7 to 1.2"]),
     ("kube-vip not a version", dict(kube_vip_version="main"), ["kube_vip_version 'main' is not a version"]),
     ("port out of range", dict(port=70000), ["kube_vip_port 70000 is out of range"]),
     ("port zero", dict(port=0), ["out of range"]),
@@ -100,6 +100,11 @@ def test_well_formed_bgp_peers_pass_and_skip_the_arp_subnet_check():
     assert outcome["errors"] == []
     outcome = run(mode="bgp", vip="203.0.113.10", bgp_peers=[{"address": "10.0.0.1", "as": 65000, "port": 179}])
     assert outcome["errors"] == []
+
+
+def test_unset_kube_vip_version_is_the_roles_default_and_not_checked():
+    assert run(kube_vip_version=None)["errors"] == []
+    assert run(kube_vip_version="v1.3.0")["errors"]
 
 
 def test_no_control_plane_group():

@@ -71,7 +71,7 @@ def _nameserver():
 def _tls_alert_text(exc):
     reason = (exc.reason or "").upper()
     for marker, text in (("BAD_CERTIFICATE", "remote error: tls: bad certificate"),
-                         ("UNKNOWN_CA", "remote error: tls: unknown certificate authority"),
+                         ("UNKNOWN_CA", "remote error: tls: bad certificate"),  # what a Go server sends
                          ("CERTIFICATE_REQUIRED", "remote error: tls: certificate required"),
                          ("WRONG_VERSION_NUMBER", "tls: first record does not look like a TLS handshake")):
         if marker in reason:

@@ -115,7 +115,7 @@ class Proc:
 class EtcdServer:
     """A one-member etcd 3.4 with TLS and client-certificate auth, like kubeadm's stacked etcd."""
 
-    def __init__(self, base):
+    def __init__(self, base, start=True):
         self.dir = Path(base) / "etcd"
         self.ca = CA("etcd-ca")
         pki = self.dir / "pki"
@@ -128,6 +128,11 @@ class EtcdServer:
         self.key_file = write(pki / "client.key", client_key)
         self.client_port, self.peer_port = free_port(), free_port()
         self.endpoint = f"https://127.0.0.1:{self.client_port}"
+        self.proc = None
+        if start:
+            self.start()
+
+    def start(self):
         peer = f"http://127.0.0.1:{self.peer_port}"
         self.proc = Proc([ETCD, "--name=sim", f"--data-dir={self.dir / 'data'}",
                           f"--listen-client-urls={self.endpoint}", f"--advertise-client-urls={self.endpoint}",
@@ -147,10 +152,63 @@ class EtcdServer:
         client.close()
 
     def stop(self):
-        self.proc.stop()
+        if self.proc:
+            self.proc.stop()
 
 
 def sim_config(base, version="1.32.4", time_scale=1.0):
     path = Path(base) / "sim-config.json"
     path.write_text(json.dumps({"kubernetes_version": version, "time_scale": time_scale}))
     return str(path)
+
+
+class ApiServerProc:
+    """The simulated kube-apiserver, run by Debian's python3 with the flags of kubeadm's manifest."""
+
+    def __init__(self, base, etcd, version="1.32.4", time_scale=1.0, extra_flags=(), etcd_servers=None):
+        self.dir = Path(base) / f"apiserver-{free_port()}"
+        self.dir.mkdir(parents=True)
+        self.ca = CA("kubernetes")
+        cert, key = self.ca.issue("kube-apiserver", dns=["kubernetes", "localhost"],
+                                  ips=["127.0.0.1", "10.96.0.1"], server=True, client=False)
+        pki = self.dir / "pki"
+        self.ca_file = write(pki / "ca.crt", self.ca.cert_pem, 0o644)
+        sa_key = ec.generate_private_key(ec.SECP256R1())
+        self.port = free_port()
+        self.server = f"https://127.0.0.1:{self.port}"
+        self.flags = [
+            "kube-apiserver", "--advertise-address=127.0.0.1", "--allow-privileged=true",
+            "--authorization-mode=Node,RBAC", f"--client-ca-file={self.ca_file}",
+            "--enable-admission-plugins=NodeRestriction", "--enable-bootstrap-token-auth=true",
+            f"--etcd-cafile={etcd.ca_file}", f"--etcd-certfile={etcd.cert_file}",
+            f"--etcd-keyfile={etcd.key_file}", f"--etcd-servers={etcd_servers or etcd.endpoint}",
+            "--kubelet-preferred-address-types=InternalIP,ExternalIP,Hostname",
+            "--requestheader-allowed-names=front-proxy-client", "--requestheader-extra-headers-prefix=X-Remote-Extra-",
+            "--requestheader-group-headers=X-Remote-Group", "--requestheader-username-headers=X-Remote-User",
+            f"--secure-port={self.port}", "--bind-address=127.0.0.1",
+            "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+            f"--service-account-key-file={write(pki / 'sa.pub', sa_key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo), 0o644)}",
+            f"--service-account-signing-key-file={write(pki / 'sa.key', _pem_key(sa_key))}",
+            "--service-cluster-ip-range=10.96.0.0/12",
+            f"--tls-cert-file={write(pki / 'apiserver.crt', cert, 0o644)}",
+            f"--tls-private-key-file={write(pki / 'apiserver.key', key)}",
+        ] + list(extra_flags)
+        self.env = dict(os.environ, LAB_SIM_CONFIG=sim_config(self.dir, version, time_scale),
+                        PYTHONPATH=str(REPO))
+        self.proc = Proc([SYSTEM_PYTHON, "-m", "lab.sim.apiserver"] + self.flags[1:],
+                         self.dir / "apiserver.log", self.env)
+
+    def client(self, user=None, groups=(), token=None, anonymous=False, **kwargs):
+        from lab.sim.k8sclient import Client  # pylint: disable=import-outside-toplevel
+        if anonymous or token:
+            return Client(self.server, ca_pem=self.ca.cert_pem, token=token, **kwargs)
+        cert, key = self.ca.issue(user or "kubernetes-admin", orgs=groups or ["system:masters"])
+        return Client(self.server, ca_pem=self.ca.cert_pem, cert_pem=cert, key_pem=key, **kwargs)
+
+    def wait_ready(self, timeout=15):
+        client = self.client(anonymous=True, timeout=2)
+        wait_for(lambda: client.request("GET", "/readyz", raw=True) == b"ok", timeout,
+                 what=f"apiserver ready\n{self.proc.output()}")
+
+    def stop(self):
+        self.proc.stop()

@@ -407,9 +407,18 @@ def failure_details(stdout, stderr):
     """
     text = '\n'.join(part for part in (stderr, stdout) if part)
     phase, message = None, None
-    matches = _PHASE_LINE.findall(text)
+    matches = list(_PHASE_LINE.finditer(text))
     if matches:
-        phase, message = matches[-1]
+        phase, message = matches[-1].group(1), matches[-1].group(2).strip()
+        if not message:
+            # Some errors start on the next line (e.g. "not satisfied" blocks of a control plane join).
+            following = []
+            for line in text[matches[-1].end():].splitlines():
+                if line.strip().startswith(_NOISE):
+                    break
+                if line.strip():
+                    following.append(line.strip())
+            message = ' '.join(following)
     else:
         errors = _ERROR_LINE.findall(text)
         if errors:

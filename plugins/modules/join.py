@@ -176,8 +176,7 @@ def argument_spec():
 
 
 def main():
-    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True,
-                           required_if=[('control_plane', True, ('certificate_key',))])
+    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
     kubeadm_path = module.get_bin_path(module.params['kubeadm_path'], required=True)
     try:
         result = actions.join(module.params, FILESYSTEM_ROOT,

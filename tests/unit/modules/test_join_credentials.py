@@ -1,0 +1,69 @@
+# -*- coding: utf-8 -*-
+"""vipadm.kubeadm.join_credentials, data-driven: parameters, node files, kubeadm texts -> result."""
+
+import os
+import re
+import sys
+
+import pytest
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'fixtures', 'kubeadm'))
+
+import harness as h  # noqa: E402
+from harness import call, fixture  # noqa: E402
+
+from ansible_collections.vipadm.kubeadm.plugins.modules import join_credentials as module  # noqa: E402
+
+ADMIN = '{root}/etc/kubernetes/admin.conf'
+
+
+def token_create(ttl='15m', **kwargs):
+    return call(['/usr/bin/kubeadm', 'token', 'create', '--kubeconfig', ADMIN, '--ttl', ttl,
+                 '--print-join-command'], **kwargs)
+
+
+UPLOAD = ['/usr/bin/kubeadm', 'init', 'phase', 'upload-certs', '--upload-certs', '--kubeconfig', ADMIN]
+PRINTED = fixture('token-create-print-join-command.stdout')
+
+CASES = [
+    dict(id='defaults', params={}, node=True,
+         calls=[token_create(stdout=PRINTED), call(UPLOAD, stdout=fixture('upload-certs.stdout'),
+                                                   stderr=fixture('upload-certs.stderr'))],
+         expect=dict(changed=True, token=h.TOKEN, certificate_key=h.NEW_KEY, ca_cert_hash=h.OUTPUT_CA_HASH,
+                     api_endpoint=h.ENDPOINT)),
+    dict(id='worker-only-longer-ttl', params={'token_ttl': '1h30m', 'upload_certs': False}, node=True,
+         calls=[token_create('1h30m', stdout=PRINTED)],
+         expect=dict(changed=True, token=h.TOKEN, certificate_key='')),
+    dict(id='check-mode-reads-hash-and-endpoint', params={}, node=True, check_mode=True, calls=[],
+         expect=dict(changed=True, token='', certificate_key='', ca_cert_hash='CA', api_endpoint=h.ENDPOINT)),
+    dict(id='not-initialized', params={}, node=False, calls=[],
+         fail=r'^/etc/kubernetes/admin\.conf does not exist: join credentials are made on an initialized '
+              r'control plane'),
+    dict(id='bad-ttl', params={'token_ttl': '15 minutes'}, node=True, calls=[],
+         fail=r"^token_ttl '15 minutes' is not a duration"),
+    dict(id='token-create-fails', params={}, node=True,
+         calls=[token_create(rc=1, stderr='error: failed to create or update bootstrap token with name '
+                             'bootstrap-token-mp2q48: Post "https://198.51.100.254:6443/api/v1/namespaces/'
+                             'kube-system/secrets?timeout=10s": context deadline exceeded\n')],
+         fail=r'^kubeadm token create failed: failed to create or update bootstrap token .*deadline exceeded\.$'),
+    dict(id='upload-certs-prints-no-key', params={}, node=True,
+         calls=[token_create(stdout=PRINTED), call(UPLOAD, stdout='[upload-certs] Skipping phase. Please see '
+                                                   '--upload-certs\n')],
+         fail=r'printed no certificate key as its last line'),
+]
+
+
+@pytest.mark.parametrize('case', CASES, ids=[case['id'] for case in CASES])
+def test_join_credentials(case, tmp_path, capsys):
+    if case['node']:
+        h.write_initialized(tmp_path)
+    result, _ = h.run_module(module, case['params'], case['calls'], tmp_path, capsys,
+                             check_mode=case.get('check_mode', False))
+    if case.get('fail'):
+        assert result.get('failed') is True, result
+        assert re.search(case['fail'], result['msg']), result['msg']
+        return
+    assert not result.get('failed'), result
+    for key, value in case['expect'].items():
+        assert result[key] == (h.make_ca()[2] if value == 'CA' else value), key
+    assert result.get('_ansible_no_log') is (True if case['expect']['token'] else None)

@@ -15,7 +15,8 @@ REFERENCE = Path("/work/shared/reference/kube-vip")
 KUBE_VIP_IMAGE = "ghcr.io/kube-vip/kube-vip:v0.8.9"
 
 
-def kube_vip_manifest(env, image=KUBE_VIP_IMAGE, kubeconfig="/etc/kubernetes/admin.conf"):
+def kube_vip_manifest(env, kubeconfig, image=KUBE_VIP_IMAGE):
+    """A kube-vip Pod; ``kubeconfig`` is its hostPath (kept under tmp_path: the kubelet may create it)."""
     lines = [f"    - name: {k}\n      value: \"{v}\"" for k, v in env.items()]
     return f"""apiVersion: v1
 kind: Pod
@@ -134,7 +135,7 @@ def test_etcd_flags_unknown_to_the_simulator_reach_etcd_unchanged():
 
 
 def test_unknown_image_is_an_image_pull_error():
-    spec = pods.parse_manifest(kube_vip_manifest({}, image="docker.io/library/nginx:1.27"))
+    spec = pods.parse_manifest(kube_vip_manifest({}, "/nonexistent/admin.conf", image="docker.io/library/nginx:1.27"))
     with pytest.raises(pods.ManifestError, match="ErrImagePull"):
         pods.process_argv(spec)
 
@@ -159,6 +160,8 @@ def node(tmp_path, monkeypatch):
     sim = sim_config.SimConfig(sim_config.Version.parse("1.32.4"), time_scale=0.01)
     node = kubelet.Kubelet(flags, {"staticPodPath": str(manifests), "healthzPort": port}, sim)
     node.manifests = manifests
+    node.kubeconfig = str(tmp_path / "admin.conf")
+    (tmp_path / "admin.conf").write_text("")
     node.port = port
     yield node
     node.stop_pods()
@@ -181,7 +184,7 @@ def test_healthz_answers_ok(node):
 
 def test_pod_starts_restarts_on_change_and_stops_when_the_file_goes(node):
     manifest = node.manifests / "kube-vip.yaml"
-    manifest.write_text(kube_vip_manifest(BGP_ENV))
+    manifest.write_text(kube_vip_manifest(BGP_ENV, node.kubeconfig))
     node.sync_pods()
     pod = node.pods[str(manifest)]
     first = pod.process
@@ -190,7 +193,7 @@ def test_pod_starts_restarts_on_change_and_stops_when_the_file_goes(node):
     node.sync_pods()
     assert pod.process is first  # same content: left alone
 
-    manifest.write_text(kube_vip_manifest(dict(BGP_ENV, port="7443")))
+    manifest.write_text(kube_vip_manifest(dict(BGP_ENV, port="7443"), node.kubeconfig))
     node.sync_pods()
     second = node.pods[str(manifest)]
     assert first.poll() is not None and running(second) and second.process.pid != first.pid
@@ -202,7 +205,7 @@ def test_pod_starts_restarts_on_change_and_stops_when_the_file_goes(node):
 
 def test_crashing_pod_is_restarted_with_back_off(node):
     manifest = node.manifests / "kube-vip.yaml"
-    manifest.write_text(kube_vip_manifest(dict(BGP_ENV, vip_leaseduration="five")))
+    manifest.write_text(kube_vip_manifest(dict(BGP_ENV, vip_leaseduration="five"), node.kubeconfig))
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline:
         node.sync_pods()
@@ -220,7 +223,7 @@ def test_crashing_pod_is_restarted_with_back_off(node):
 def test_missing_host_path_becomes_a_directory_as_with_containerd(node, tmp_path):
     missing = tmp_path / "super-admin.conf"
     manifest = node.manifests / "kube-vip.yaml"
-    manifest.write_text(kube_vip_manifest(BGP_ENV, kubeconfig=str(missing)))
+    manifest.write_text(kube_vip_manifest(BGP_ENV, str(missing)))
     node.sync_pods()
     assert missing.is_dir()
     assert "created as a directory" in Path(node.pods[str(manifest)].log_path).read_text()
@@ -228,7 +231,7 @@ def test_missing_host_path_becomes_a_directory_as_with_containerd(node, tmp_path
 
 def test_invalid_manifest_stops_the_pod_it_replaced(node):
     manifest = node.manifests / "kube-vip.yaml"
-    manifest.write_text(kube_vip_manifest(BGP_ENV))
+    manifest.write_text(kube_vip_manifest(BGP_ENV, node.kubeconfig))
     node.sync_pods()
     process = node.pods[str(manifest)].process
     manifest.write_text("kind: Pod\napiVersion: v1\nmetadata: {}\n")
@@ -241,7 +244,7 @@ def test_stopping_the_kubelet_stops_its_pods(tmp_path):
     """The real kubelet leaves containers to the runtime; the lab's kubelet is the runtime."""
     manifests = tmp_path / "manifests"
     manifests.mkdir()
-    (manifests / "kube-vip.yaml").write_text(kube_vip_manifest(BGP_ENV))
+    (manifests / "kube-vip.yaml").write_text(kube_vip_manifest(BGP_ENV, str(tmp_path / "admin.conf")))
     (tmp_path / "config.yaml").write_text(
         f"apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\n"
         f"staticPodPath: {manifests}\nhealthzPort: {support.free_port()}\n")

@@ -155,7 +155,7 @@ def main():
     params = module.params
     interfaces = _preflight.parse_ip_addr_json(_ip_json(module, ["addr", "show"]))
     default_iface = _preflight.default_interface(_ip_json(module, ["route", "show", "default"]))
-    present = [path for path in _preflight.KUBEADM_FILES if os.path.exists(path)]
+    present = [path for path in _preflight.KUBEADM_FILES if os.path.isfile(path)]
     result = dict(
         changed=False,
         hostname=socket.gethostname().lower(),

@@ -1,0 +1,98 @@
+"""python -m lab: bring up, use and tear down the namespace lab (run as root from the repo root)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+from .core import REPO_ROOT, Lab, LabError
+from .plan import PlanError
+
+
+def _default_state_dir() -> Path:
+    return Path(os.environ.get("VIPADM_LAB_DIR", REPO_ROOT / ".lab"))
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m lab", description="vipadm's namespace lab (see docs/lab.md)")
+    parser.add_argument(
+        "--state-dir", type=Path, default=None, help="lab state folder (env VIPADM_LAB_DIR, default <repo>/.lab)"
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    up = commands.add_parser("up", help="create the nodes, the network and the Ansible inventory")
+    up.add_argument("--control-planes", type=int, default=3)
+    up.add_argument("--workers", type=int, default=0)
+    up.add_argument("--subnet", default="198.51.100.0/24")
+    up.add_argument("--kubernetes-version", default="1.32.4")
+    up.add_argument("--time-scale", type=float, default=1.0)
+    up.add_argument("--name", default="vipadm", help="lab name; prefixes every namespace and link name")
+    commands.add_parser("down", help="remove everything the lab made")
+    commands.add_parser("status", help="list nodes, addresses and states")
+    for command, text in (
+        ("stop", "power a node off"),
+        ("start", "power a node on"),
+        ("isolate", "cut a node's network"),
+        ("rejoin", "restore a node's network"),
+        ("ssh", "open an SSH session to a node"),
+    ):
+        commands.add_parser(command, help=text).add_argument("node")
+    execute = commands.add_parser("exec", help="run a command inside a node: exec NODE -- CMD...")
+    execute.add_argument("node")
+    execute.add_argument("argv", nargs=argparse.REMAINDER)
+    # --state-dir is accepted after the command too
+    for sub in commands.choices.values():
+        sub.add_argument("--state-dir", type=Path, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    state_dir = args.state_dir or _default_state_dir()
+    try:
+        if args.command == "up":
+            lab = Lab(
+                name=args.name,
+                state_dir=state_dir,
+                subnet=args.subnet,
+                control_planes=args.control_planes,
+                workers=args.workers,
+                kubernetes_version=args.kubernetes_version,
+                time_scale=args.time_scale,
+            )
+            started = time.monotonic()
+            lab.up()
+            print(f"lab {lab.name} up in {time.monotonic() - started:.2f} s: {len(lab.nodes)} nodes, VIP {lab.vip}")
+            print(f"  ansible -i {lab.inventory_path} all -m ping")
+            print(f"  ssh -F {lab.ssh_config_path} {lab.nodes[0].name}")
+            return 0
+        lab = Lab.load(state_dir)
+        if args.command == "down":
+            started = time.monotonic()
+            lab.down()
+            print(f"lab {lab.name} down in {time.monotonic() - started:.2f} s")
+        elif args.command == "status":
+            print(f"lab {lab.name}: subnet {lab.plan.subnet}, controller {lab.controller_address}, VIP {lab.vip}")
+            for row in lab.status():
+                pid = f"pid {row['pid']}" if row["pid"] else ""
+                print(f"  {row['name']:<10} {row['address']:<16} {row['role']:<14} {row['state']:<20} {pid}")
+        elif args.command == "exec":
+            command = args.argv[1:] if args.argv[:1] == ["--"] else args.argv
+            if not command:
+                raise LabError("exec needs a command: exec NODE -- CMD...")
+            os.execvp("nsenter", lab._exec_argv(args.node, command))
+        elif args.command == "ssh":
+            node = lab.node(args.node)
+            os.execvp("ssh", ["ssh", "-F", str(lab.ssh_config_path), node.name])
+        else:
+            getattr(lab, args.command)(args.node)
+        return 0
+    except (LabError, PlanError) as exc:
+        print(f"lab: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,189 @@
+"""The lab's nodes: isolation, SSH/Ansible access, network safety, power, teardown."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from lab import Lab, LabError
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+ANSIBLE = REPO_ROOT / ".venv" / "bin" / "ansible"
+
+pytestmark = pytest.mark.lab
+
+
+def ssh(lab: Lab, node: str, command: str, timeout: float = 20, *options: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        ["ssh", "-F", str(lab.ssh_config_path), "-o", "BatchMode=yes", *options, node, command],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def test_nodes_have_private_hostname_files_and_processes(lab_factory):
+    lab = lab_factory(control_planes=2, workers=1)
+    assert [(n.name, n.role) for n in lab.nodes] == [("cp1", "control_plane"), ("cp2", "control_plane"),
+                                                      ("worker1", "worker")]  # fmt: skip
+    for node in lab.nodes:
+        assert lab.exec(node, ["hostname"]).stdout.strip() == node.name
+        assert lab.exec(node, ["cat", "/etc/hostname"]).stdout.strip() == node.name
+    # a file written on cp1 exists only on cp1: not on cp2, not on the host
+    private = f"/etc/lab-test-{lab.name}/admin.conf"
+    lab.exec("cp1", ["sh", "-c", f"mkdir -p {Path(private).parent} && echo secret > {private}"])
+    assert lab.node_file("cp1", private).read_text() == "secret\n"
+    assert lab.exec("cp2", ["test", "-e", private], check=False).returncode == 1
+    assert not Path(private).parent.exists()
+    # /root, /var/lib are private too
+    lab.exec("cp1", ["sh", "-c", "echo x > /root/mark && mkdir -p /var/lib/etcd && touch /var/lib/etcd/mark"])
+    assert lab.exec("cp2", ["ls", "/root/mark", "/var/lib/etcd/mark"], check=False).returncode != 0
+    assert not Path("/var/lib/etcd/mark").exists()
+    # each node sees only its own processes; PID 1 is the node's init
+    sleeper = subprocess.Popen(["sleep", "30"])
+    try:
+        ps_cp1 = lab.exec("cp1", ["ps", "-e", "-o", "pid=,comm="]).stdout
+        assert f" {sleeper.pid} " not in f" {ps_cp1} "
+        assert "sleep" not in ps_cp1
+        assert lab.exec("cp1", ["cat", "/proc/1/comm"]).stdout.strip() == "systemd"
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    # each node sees only its own interfaces, with its address and a default route via the controller
+    assert lab.exec("cp2", ["ls", "/sys/class/net"]).stdout.split() == ["eth0", "lo"]
+    route = lab.exec("cp2", ["ip", "-4", "route", "show", "default"]).stdout
+    assert f"via {lab.controller_address} dev eth0" in route
+    # every node knows every node by name
+    hosts = lab.exec("worker1", ["cat", "/etc/hosts"]).stdout
+    for node in lab.nodes:
+        assert f"{node.address}\t{node.name}" in hosts
+    # the simulator's tools and the systemctl stand-in exist only inside nodes
+    wrapper = lab.exec("cp1", ["cat", "/usr/local/bin/kubeadm"]).stdout
+    assert "-m lab.sim.kubeadm" in wrapper and f"LAB_SIM_CONFIG={lab.state_dir}/sim.json" in wrapper
+    assert not Path("/usr/local/bin/kubeadm").exists()
+    assert json.loads((lab.state_dir / "sim.json").read_text()) == {"kubernetes_version": "1.32.4", "time_scale": 1.0}
+    assert "lab" in lab.exec("cp1", ["head", "-c", "300", "/usr/bin/systemctl"]).stdout
+    with open("/usr/bin/systemctl", "rb") as host_systemctl:
+        assert host_systemctl.read(4) == b"\x7fELF"
+
+
+def test_ssh_with_host_keys_and_ansible_ping(lab_factory):
+    lab = lab_factory(control_planes=2, workers=1)
+    for node in lab.nodes:
+        result = ssh(lab, node.name, "hostname; cat /proc/1/comm")
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.split() == [node.name, "systemd"]
+    # host keys are checked: a wrong known_hosts entry makes ssh refuse
+    known_hosts = lab.state_dir / "known_hosts"
+    good = known_hosts.read_text()
+    known_hosts.write_text(good.replace(good.split()[2], good.split("\n")[1].split()[2], 1))
+    refused = ssh(lab, "cp1", "true", 20, "-o", "ControlPath=none")
+    known_hosts.write_text(good)
+    assert refused.returncode == 255 and "HOST IDENTIFICATION HAS CHANGED" in refused.stderr
+    # Ansible needs nothing but the generated inventory
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ANSIBLE_")}
+    result = subprocess.run(
+        [str(ANSIBLE), "-i", str(lab.inventory_path), "all", "-m", "ansible.builtin.ping"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd="/",
+        env={**env, "ANSIBLE_HOME": str(lab.state_dir / "ansible-home")},
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.count('"ping": "pong"') == 3
+    # control_plane first, then workers
+    hosts = (lab.inventory_path / "hosts.yml").read_text()
+    assert hosts.index("control_plane:") < hosts.index("cp1:") < hosts.index("workers:") < hosts.index("worker1:")
+    group_vars = (lab.inventory_path / "group_vars" / "all.yml").read_text()
+    assert f"kube_vip_address: {lab.vip}" in group_vars
+
+
+def _listen(address: str) -> tuple[socket.socket, int]:
+    server = socket.socket()
+    server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    server.bind((address, 0))
+    server.listen(8)
+    return server, server.getsockname()[1]
+
+
+CONNECT = """
+import socket, sys
+try:
+    socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=0.5).close()
+    print("connected")
+except OSError as exc:
+    print(type(exc).__name__)
+"""
+
+
+def test_nodes_cannot_open_connections_to_the_controller_namespace(lab_factory):
+    lab = lab_factory(control_planes=2)
+    server, port = _listen("0.0.0.0")
+    server.setblocking(False)
+    try:
+        host_addresses = subprocess.run(["hostname", "-I"], capture_output=True, text=True).stdout.split()
+        for target in [lab.controller_address, *host_addresses]:
+            result = lab.exec("cp1", ["python3", "-c", CONNECT, target, str(port)])
+            assert result.stdout.strip() != "connected", target
+            if ":" not in target:  # IPv4 reaches the controller's namespace, where the guard drops the SYN
+                assert result.stdout.strip() in ("TimeoutError", "timeout"), (target, result.stdout)
+        with pytest.raises(BlockingIOError):  # nothing ever reached the listener
+            server.accept()
+        # UDP does not get through either
+        udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        udp.bind(("0.0.0.0", 0))
+        udp.settimeout(0.5)
+        lab.exec("cp1", ["python3", "-c", f"import socket; socket.socket(2, 2).sendto(b'x', ('{lab.controller_address}', "
+                                        f"{udp.getsockname()[1]}))"])  # fmt: skip
+        with pytest.raises(TimeoutError):
+            udp.recvfrom(16)
+        udp.close()
+    finally:
+        server.close()
+    # between nodes, and from the controller to nodes, connections work
+    assert lab.exec("cp1", ["python3", "-c", CONNECT, lab.nodes[1].address, "22"]).stdout.strip() == "connected"
+    assert ssh(lab, "cp2", "true").returncode == 0
+    # nothing leaves the lab: no forwarding in the root namespace, and a guard route for the subnet
+    assert Path("/proc/sys/net/ipv4/ip_forward").read_text().strip() == "0"
+    routes = subprocess.run(["ip", "-4", "route", "show", "table", "all"], capture_output=True, text=True).stdout
+    assert f"unreachable {lab.plan.subnet} metric 4242" in routes
+    result = lab.exec("cp1", ["python3", "-c", CONNECT, "203.0.113.9", "443"])
+    assert result.stdout.strip() in ("TimeoutError", "timeout", "OSError", "ConnectionRefusedError")
+
+
+def test_overlapping_subnet_is_refused_and_nothing_changes(lab_factory, tmp_path):
+    lab = lab_factory(control_planes=1)
+    mine = (lab.name, str(lab.plan.subnet), "vtover", "192.0.2.")
+    before = _snapshot(mine)
+    for subnet, clash in ((str(lab.plan.subnet), str(lab.plan.subnet)), ("192.0.2.0/24", "dev eth0")):
+        other = Lab(name="vtover", state_dir=tmp_path / "other", subnet=subnet, control_planes=1)
+        with pytest.raises(LabError, match="overlaps existing route") as refused:
+            other.up()
+        assert clash in str(refused.value)
+    assert not (tmp_path / "other").exists()
+    assert _snapshot(mine) == before
+
+
+def _snapshot(only: tuple[str, ...]) -> dict:
+    """Links, routes, namespaces and mounts of the root namespace that mention one of `only`
+    (other labs of parallel test runs come and go meanwhile)."""
+
+    def run(*argv):
+        return subprocess.run(argv, capture_output=True, text=True).stdout
+
+    def keep(lines):
+        return sorted(line for line in lines if any(word in line for word in only))
+
+    return {
+        "links": keep(line.split()[1] for line in run("ip", "-o", "link").splitlines()),
+        "routes": keep(run("ip", "-4", "route", "show", "table", "all").splitlines()),
+        "netns": keep(run("ip", "netns", "list").split()),
+        "mounts": keep(Path("/proc/self/mountinfo").read_text().splitlines()),
+    }

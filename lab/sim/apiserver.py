@@ -65,25 +65,27 @@ class FlagError(Exception):
     pass
 
 
-def parse_flags(argv):
+def parse_flags(argv, bool_flags=None, value_flags=None, command="kube-apiserver"):
     """pflag-style parsing: ``--name=value``, ``--name value``, bool ``--name``; unknown flags fail."""
+    bool_flags = BOOL_FLAGS if bool_flags is None else bool_flags
+    value_flags = VALUE_FLAGS if value_flags is None else value_flags
     flags = {}
     args = list(argv)
-    if args and not args[0].startswith("-"):
-        args = args[1:]  # the manifest's command starts with "kube-apiserver"
+    if args and args[0] == command:
+        args = args[1:]  # the manifest's command starts with the binary name
     index = 0
     while index < len(args):
         arg = args[index]
         index += 1
         if not arg.startswith("--") or arg == "--":
-            raise FlagError(f'unknown command "{arg}" for "kube-apiserver"')
+            raise FlagError(f'unknown command "{arg}" for "{command}"')
         name, has_value, value = arg[2:].partition("=")
-        if name in BOOL_FLAGS:
+        if name in bool_flags:
             if has_value and value.lower() not in ("true", "false", "1", "0", "t", "f"):
                 raise FlagError(f'invalid argument "{value}" for "--{name}" flag: strconv.ParseBool: '
                                 f'parsing "{value}": invalid syntax')
             flags[name] = (value.lower() in ("true", "1", "t")) if has_value else True
-        elif name in VALUE_FLAGS:
+        elif name in value_flags:
             if not has_value:
                 if index >= len(args):
                     raise FlagError(f"flag needs an argument: --{name}")

@@ -98,3 +98,18 @@ def go_duration(seconds):
     if hours:
         text = f"{hours}h{text}"
     return sign + text
+
+
+_GO_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def parse_go_duration(text):
+    """Seconds from a Go duration string (``15s``, ``1m30s``, ``500ms``, ``2h0m0s``)."""
+    import re  # pylint: disable=import-outside-toplevel
+    raw = str(text).strip()
+    if raw in ("0", ""):
+        return 0.0
+    parts = re.findall(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)", raw)
+    if not parts or "".join(n + u for n, u in parts) != raw.lstrip("+"):
+        raise ValueError(f'time: invalid duration "{raw}"')
+    return sum(float(number) * _GO_UNITS[unit] for number, unit in parts)

@@ -171,10 +171,10 @@ def _natural_less(left, right):
     return len(left) < len(right)
 
 
-def _compare_keys(left, right):
-    if _natural_less(left, right):
+def _compare_keys(first, second):
+    if _natural_less(first, second):
         return -1
-    if _natural_less(right, left):
+    if _natural_less(second, first):  # swapped on purpose: is the second key the smaller one
         return 1
     return 0
 
@@ -193,7 +193,7 @@ def _emit_mapping(mapping, indent, lines):
         if not isinstance(key, str):
             raise TypeError("mapping keys must be strings, got %r" % (key,))
         value = mapping[key]
-        head = " " * indent + scalar(key, indent, indent, simple_key=True) + ":"
+        head = " " * indent + scalar(key, column=indent, indent=indent, simple_key=True) + ":"
         if isinstance(value, dict) and value:
             lines.append(head)
             _emit_mapping(value, indent + INDENT, lines)

@@ -23,7 +23,7 @@ description:
     C(0700).
   - Bad input fails before anything is written, with a message that says what is wrong.
 author:
-  - vipadm developers
+  - vipadm developers (@vipadm)
 attributes:
   check_mode:
     support: full
@@ -32,6 +32,7 @@ attributes:
     support: full
     description: Returns the old and new manifest text.
   platform:
+    support: full
     platforms: posix
     description: Runs on the node that gets the manifest; standard library only.
 options:

@@ -1,0 +1,206 @@
+# -*- coding: utf-8 -*-
+"""Pure kubeadm knowledge: CA hash, versions, YAML writer, output parsing, failure sentences."""
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'fixtures', 'kubeadm'))
+
+import harness as h  # noqa: E402
+from harness import fixture  # noqa: E402
+
+from ansible_collections.vipadm.kubeadm.plugins.module_utils import _kubeadm as k  # noqa: E402
+from ansible_collections.vipadm.kubeadm.plugins.module_utils import _kubeadm_pki as pki  # noqa: E402
+
+
+# --- CA hash -------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize('kind', ['ec', 'rsa'])
+def test_ca_hash_matches_cryptography(kind):
+    pem, _key, expected = h.make_ca('hash-test-' + kind, kind)
+    assert pki.ca_cert_hashes(pem) == [expected]
+
+
+@pytest.mark.skipif(not shutil.which('openssl'), reason='openssl not installed')
+def test_ca_hash_matches_the_openssl_recipe_of_the_reference(tmp_path):
+    pem = h.make_ca('openssl-recipe', 'rsa')[0]
+    cert = h.put(tmp_path, '/ca.crt', pem)
+    spki = subprocess.run('openssl x509 -pubkey -noout -in %s | openssl pkey -pubin -outform der' % cert,
+                          shell=True, check=True, capture_output=True).stdout
+    assert pki.ca_cert_hashes(pem) == ['sha256:' + hashlib.sha256(spki).hexdigest()]
+
+
+def test_one_hash_per_certificate_in_a_bundle():
+    first, second = h.make_ca('bundle-a'), h.make_ca('bundle-b')
+    assert pki.ca_cert_hashes(first[0] + second[0]) == [first[2], second[2]]
+
+
+@pytest.mark.parametrize('text', [
+    '-----BEGIN CERTIFICATE-----\nMAo=\n-----END CERTIFICATE-----\n',  # SEQUENCE of 2 bytes, no tbs
+    '-----BEGIN CERTIFICATE-----\n!!!!\n-----END CERTIFICATE-----\n',
+])
+def test_garbage_certificates_are_refused(text):
+    with pytest.raises(pki.CertificateError):
+        pki.ca_cert_hashes(text)
+
+
+# --- versions ------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize('version, api', [
+    ('1.29.0', k.API_V1BETA3), ('v1.30.14', k.API_V1BETA3), ('1.31.0', k.API_V1BETA4),
+    ('1.33.0-rc.1', k.API_V1BETA4), ('1.36.2', k.API_V1BETA4),
+])
+def test_config_api_per_version(version, api):
+    assert k.config_api_version(k.checked_kubernetes_version(version)) == api
+
+
+@pytest.mark.parametrize('version', ['1.28.9', '1.37.0', '2.0.0', '0.29.1'])
+def test_unsupported_versions(version):
+    with pytest.raises(k.KubeadmError, match=r'supported are 1\.29 to 1\.36'):
+        k.checked_kubernetes_version(version)
+
+
+@pytest.mark.parametrize('version', ['1.32', 'latest', 'stable-1.32', ''])
+def test_versions_that_are_not_releases(version):
+    with pytest.raises(k.KubeadmError, match='is not a Kubernetes release'):
+        k.checked_kubernetes_version(version)
+
+
+@pytest.mark.parametrize('endpoint, split', [
+    ('198.51.100.254:6443', ('198.51.100.254', 6443)),
+    ('api.example.test:443', ('api.example.test', 443)),
+    ('[2001:db8::10]:6443', ('2001:db8::10', 6443)),
+])
+def test_endpoints(endpoint, split):
+    assert k.split_endpoint(endpoint) == split
+
+
+@pytest.mark.parametrize('endpoint', ['198.51.100.254', 'https://vip:6443', '2001:db8::10:6443', 'vip:0', 'vip:'])
+def test_bad_endpoints(endpoint):
+    with pytest.raises(k.KubeadmError, match='must be HOST:PORT'):
+        k.split_endpoint(endpoint)
+
+
+# --- YAML writer ----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize('value', [
+    'yes', 'no', 'on', 'off', 'true', 'null', '~', '6443', '1.30', '0x1f', '010', '1e3', '', ' lead',
+    'a: b', '#x', '- x', '*alias', '&anchor', '!tag', '{x}', '[x]', '%x', '@x', '`x', 'x #y', "it's", 'a"b',
+    '198.51.100.11', 'unix:///run/containerd/containerd.sock', '10:30', 'multi\nline', 'tab\there', 'ünïcode',
+])
+def test_yaml_strings_round_trip(value):
+    document = {'key': value, 'list': [value], 'nested': {value or 'empty': value}}
+    assert yaml.safe_load(k.to_yaml(document)) == document
+
+
+def test_yaml_structures_round_trip():
+    document = {'a': [{'name': 'x', 'value': '1', 'sub': {'deep': [1, 2]}}, {'name': 'y'}], 'empty_list': [],
+                'empty_map': {}, 'n': None, 't': True, 'i': 3, 'f': 0.5}
+    assert yaml.safe_load(k.to_yaml(document)) == document
+
+
+# --- output parsing --------------------------------------------------------------------------------
+
+@pytest.mark.parametrize('name', ['init-success-v1.29.stdout', 'init-success-v1.31.stdout',
+                                  'init-success-v1.34.stdout'])
+def test_init_output(name):
+    assert k.parse_init_output(fixture(name)) == {
+        'api_endpoint': h.ENDPOINT, 'token': h.TOKEN, 'ca_cert_hashes': [h.OUTPUT_CA_HASH],
+        'certificate_key': h.KEY}
+
+
+def test_init_output_without_endpoint_section_still_gives_token_and_key():
+    # no controlPlaneEndpoint: kubeadm prints only the worker command; the key is still above
+    text = fixture('init-success-v1.34.stdout')
+    text = text[:text.index('You can now join any number of the control-plane')] + text[text.index('Then you'):]
+    parsed = k.parse_init_output(text)
+    assert (parsed['token'], parsed['certificate_key']) == (h.TOKEN, h.KEY)
+
+
+def test_print_join_command_with_certificate_key():
+    line = ('kubeadm join %s --token %s --discovery-token-ca-cert-hash %s --control-plane --certificate-key %s\n'
+            % (h.ENDPOINT, h.TOKEN, h.OUTPUT_CA_HASH, h.KEY))
+    assert k.parse_join_command(line) == {'api_endpoint': h.ENDPOINT, 'token': h.TOKEN,
+                                          'ca_cert_hashes': [h.OUTPUT_CA_HASH], 'certificate_key': h.KEY}
+
+
+def test_upload_certs_key_is_the_last_line():
+    assert k.parse_upload_certs_output(fixture('upload-certs.stdout')) == h.NEW_KEY
+    assert k.parse_upload_certs_output('[upload-certs] Skipping phase. Please see --upload-certs\n') is None
+
+
+@pytest.mark.parametrize('stdout, version', [('v1.32.4\n', 'v1.32.4'), ('', ''), ('garbage\n', '')])
+def test_version_output(stdout, version):
+    assert k.parse_version_output(stdout) == version
+
+
+# --- failures ----------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize('name, phase, message_start, preflight_count', [
+    ('init-preflight-rerun-v1.32.stderr', 'preflight', '[preflight] Some fatal errors occurred:', 11),
+    ('init-preflight-host-v1.35.stderr', 'preflight', 'preflight checks failed', 2),
+    ('init-wait-control-plane-v1.34.stderr', 'wait-control-plane', 'failed while waiting for the control plane', 0),
+    ('init-wait-control-plane-v1.29.stderr', 'wait-control-plane', "couldn't initialize a Kubernetes cluster", 0),
+    ('init-upload-config-vip-v1.34.stderr', 'upload-config/kubeadm', 'could not bootstrap the admin user', 0),
+    ('join-certs-expired-v1.31.stderr', 'control-plane-prepare/download-certs', 'error downloading certs', 0),
+    ('join-no-control-plane-endpoint-v1.30.stderr', 'preflight', 'One or more conditions for hosting', 0),
+])
+def test_failure_details(name, phase, message_start, preflight_count):
+    details = k.failure_details('', fixture(name))
+    assert details['phase'] == phase
+    assert details['message'].startswith(message_start)
+    assert len(details['preflight_errors']) == preflight_count
+
+
+def test_warnings_are_not_errors():
+    details = k.failure_details('', fixture('init-preflight-host-v1.35.stderr'))
+    assert [name for name, _ in details['preflight_errors']] == ['NumCPU', 'FileContent--proc-sys-net-ipv4-ip_forward']
+
+
+def test_failure_without_phase_uses_last_meaningful_line():
+    details = k.failure_details('', 'something odd happened\nTo see the stack trace of this error execute with '
+                                    '--v=5 or higher\n')
+    assert (details['phase'], details['message']) == (None, 'something odd happened')
+
+
+@pytest.mark.parametrize('name, kind', [
+    ('join-token-invalid-v1.33.stderr', 'token_invalid'),
+    ('join-ca-hash-mismatch-v1.30.stderr', 'ca_hash_mismatch'),
+    ('join-connection-refused-v1.32.stderr', 'endpoint_unreachable'),
+    ('join-no-route-v1.35.stderr', 'endpoint_unreachable'),
+    ('join-timeout-v1.29.stderr', 'endpoint_unreachable'),
+    ('join-certs-expired-v1.31.stderr', 'certificate_key_expired'),
+    ('join-already-joined-v1.32.stderr', 'already_joined'),
+    ('join-preflight-v1.36.stderr', 'preflight'),
+    ('join-no-control-plane-endpoint-v1.30.stderr', 'no_control_plane_endpoint'),
+])
+def test_join_failure_kinds(name, kind):
+    stderr = fixture(name)
+    found, sentence = k.join_failure(k.failure_details('', stderr), h.ENDPOINT, '', stderr)
+    assert found == kind
+    assert sentence.endswith('.') and '\n' not in sentence
+
+
+def test_wrong_certificate_key():
+    stderr = ('error execution phase control-plane-prepare/download-certs: error downloading certs: error decoding '
+              'secret data with provided key: cipher: message authentication failed\n')
+    assert k.join_failure(k.failure_details('', stderr), h.ENDPOINT)[0] == 'certificate_key_invalid'
+
+
+def test_unknown_join_failure_names_the_phase():
+    stderr = 'error execution phase kubelet-start: error uploading crisocket: timed out\n'
+    kind, sentence = k.join_failure(k.failure_details('', stderr), h.ENDPOINT)
+    assert (kind, sentence) == ('failed', 'kubeadm join failed in phase kubelet-start: error uploading crisocket: '
+                                          'timed out.')
+
+
+def test_masked_join_text_hides_both_secrets():
+    params = {'token': h.TOKEN, 'certificate_key': h.KEY}
+    text = k.masked_join_text('token: %s\ncertificateKey: %s\n' % (h.TOKEN, h.KEY), params)
+    assert text == 'token: <hidden>\ncertificateKey: <hidden>\n'

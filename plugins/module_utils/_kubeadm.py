@@ -427,7 +427,7 @@ def failure_details(stdout, stderr):
             lines = [line.strip() for line in (stderr or stdout or '').splitlines()
                      if line.strip() and not line.strip().startswith(_NOISE)]
             message = lines[-1] if lines else 'no error text'
-    preflight = [(name, msg) for name, msg in _PREFLIGHT_ERROR.findall(text)]
+    preflight = list(_PREFLIGHT_ERROR.findall(text))
     if preflight and phase is None:
         phase = 'preflight'
     return {'phase': phase, 'message': message.strip(), 'preflight_errors': preflight}

@@ -25,16 +25,18 @@ description:
     the full output is in RV(stdout) and RV(stderr).
   - Supports Kubernetes 1.29 to 1.36.
 author:
-  - vipadm developers
+  - vipadm developers (@vipadm)
 attributes:
   check_mode:
     support: full
-    details: Reports the change and returns the configuration; runs nothing but C(kubeadm version).
+    description: Reports the change and returns the configuration; runs nothing but C(kubeadm version).
   diff_mode:
     support: full
-    details: Shows the configuration file.
+    description: Shows the configuration file.
   platform:
+    support: full
     platforms: posix
+    description: Runs on the node; Python standard library only.
 options:
   kubernetes_version:
     description:

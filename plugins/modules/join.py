@@ -24,15 +24,18 @@ description:
     The full output is in RV(stdout) and RV(stderr), the kind in RV(failure).
   - Supports Kubernetes 1.29 to 1.36.
 author:
-  - vipadm developers
+  - vipadm developers (@vipadm)
 attributes:
   check_mode:
     support: full
+    description: Reports whether the node would join; writes and runs nothing.
   diff_mode:
     support: full
-    details: Shows the configuration file with the token and the certificate key hidden.
+    description: Shows the configuration file with the token and the certificate key hidden.
   platform:
+    support: full
     platforms: posix
+    description: Runs on the node; Python standard library only.
 options:
   api_endpoint:
     description:

@@ -20,17 +20,20 @@ description:
     the token expires after O(token_ttl); run this module right before the joins, never reuse older values.
   - Every run creates new credentials, so it always reports a change.
 author:
-  - vipadm developers
+  - vipadm developers (@vipadm)
 attributes:
   check_mode:
     support: full
-    details:
+    description:
       - Creates nothing; RV(token) and RV(certificate_key) are empty strings, RV(ca_cert_hash) and
         RV(api_endpoint) are read from O(kubeconfig).
   diff_mode:
     support: none
+    description: Creates credentials in the cluster, not files on the node.
   platform:
+    support: full
     platforms: posix
+    description: Runs on the node; Python standard library only.
 options:
   token_ttl:
     description:

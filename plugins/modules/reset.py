@@ -20,14 +20,18 @@ description:
   - Idempotent; a node with nothing to clean reports no change and runs nothing.
   - C(kubeadm reset) does not clean iptables or IPVS rules, nor delete the Node object from the cluster.
 author:
-  - vipadm developers
+  - vipadm developers (@vipadm)
 attributes:
   check_mode:
     support: full
+    description: Reports what would be reset and removed; changes nothing.
   diff_mode:
     support: none
+    description: Removes files rather than changing them; RV(removed) lists them.
   platform:
+    support: full
     platforms: posix
+    description: Runs on the node; Python standard library only.
 options:
   cri_socket:
     description:

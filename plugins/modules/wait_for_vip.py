@@ -19,15 +19,19 @@ description:
     HTTP status - so that the message shows where the path to the VIP breaks.
   - Uses the Python standard library only.
 author:
-  - vipadm developers
+  - vipadm developers (@vipadm)
 attributes:
   check_mode:
     support: partial
-    details: Probes once and reports the result without failing, because in a dry run the VIP may not exist yet.
+    description: Probes once and reports the result without failing.
+    details: In a dry run the VIP may not exist yet, so check mode probes once, never waits and never fails.
   diff_mode:
     support: none
+    description: Changes nothing on the node.
   platform:
+    support: full
     platforms: posix
+    description: Runs on the node; Python standard library only.
 options:
   address:
     description:

@@ -271,15 +271,15 @@ def approve_csrs(client):
     return approved
 
 
-def sign_csrs(client, signer):
-    """csrsigning: issue the certificate of approved kubelet client CSRs."""
+def sign_csrs(client, signer_factory):
+    """csrsigning: issue the certificate of approved kubelet client CSRs (the Signer is made on demand)."""
     signed = []
     for csr in client.get(CSRS)["items"]:
         spec, status = csr.get("spec") or {}, csr.get("status") or {}
         if (not _condition(csr, "Approved") or _condition(csr, "Denied") or status.get("certificate")
                 or spec.get("signerName") != KUBELET_CLIENT_SIGNER):
             continue
-        certificate = signer.sign(base64.b64decode(spec["request"]))
+        certificate = signer_factory().sign(base64.b64decode(spec["request"]))
         csr["status"]["certificate"] = base64.b64encode(certificate).decode()
         client.update(f"{CSRS}/{csr['metadata']['name']}/status", csr)
         signed.append(csr["metadata"]["name"])
@@ -436,10 +436,16 @@ def load_client(flags, component):
 
 def run_controllers(client, flags, stop, interval=0.5):
     controllers = enabled_controllers(flags.get("controllers"))
-    signer = None
-    if "csrsigning" in controllers and flags.get("cluster-signing-cert-file"):
-        signer = Signer(flags["cluster-signing-cert-file"], flags["cluster-signing-key-file"],
-                        parse_go_duration(flags.get("cluster-signing-duration", "8760h")))
+    signers = []
+
+    def signer():
+        # Loaded on first use: the cryptography library costs ~6 MB a process.
+        if not signers:
+            signers.append(Signer(flags["cluster-signing-cert-file"], flags["cluster-signing-key-file"],
+                                  parse_go_duration(flags.get("cluster-signing-duration", "8760h"))))
+        return signers[0]
+    if "csrsigning" in controllers and not flags.get("cluster-signing-cert-file"):
+        controllers.discard("csrsigning")
     leader = None
     if flags.get("leader-elect", True):
         lease, renew, retry = leader_settings(flags)
@@ -458,7 +464,7 @@ def run_controllers(client, flags, stop, interval=0.5):
             for name, action in (("tokencleaner", lambda: clean_tokens(client, now)),
                                  ("bootstrapsigner", lambda: sign_cluster_info(client, now)),
                                  ("csrapproving", lambda: approve_csrs(client)),
-                                 ("csrsigning", lambda: signer and sign_csrs(client, signer)),
+                                 ("csrsigning", lambda: sign_csrs(client, signer)),
                                  ("garbagecollector", lambda: collect_garbage(client))):
                 if name not in controllers:
                     continue

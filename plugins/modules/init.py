@@ -135,9 +135,9 @@ options:
     type: str
     default: kubeadm
 notes:
-  - The result holds the bootstrap token and the certificate key. The module marks its result as C(no_log)
-    so Ansible does not display it, and registered variables keep the values; set the task keyword C(no_log) to V(true)
-    as well so that no callback or log ever shows them.
+  - The result holds the bootstrap token and the certificate key in clear, so that later tasks can use them.
+    A module cannot hide its own result (Ansible removes internal keys such as C(_ansible_no_log) from module
+    returns), so set the task keyword C(no_log) to V(true) on every task that runs this module.
   - The token and the certificate key expire (24 hours, 2 hours). Join with credentials made right before
     the join by M(vipadm.kubeadm.join_credentials).
 seealso:
@@ -262,8 +262,6 @@ def main():
                               kubeadm_path, module.check_mode, module._diff)
     except KubeadmError as exc:
         module.fail_json(msg=str(exc), **exc.details)
-    if result['token'] or result['certificate_key']:
-        result['_ansible_no_log'] = True  # hide the secrets from display; register keeps them
     module.exit_json(**result)
 
 

@@ -57,8 +57,9 @@ options:
     type: str
     default: kubeadm
 notes:
-  - The module marks its result as C(no_log) so that Ansible does not display the secrets, and registered
-    variables keep them; set the task keyword C(no_log) to V(true) as well.
+  - The result holds the token and the certificate key in clear, so that the join can use them. A module cannot
+    hide its own result (Ansible removes internal keys such as C(_ansible_no_log) from module returns), so set
+    the task keyword C(no_log) to V(true) on every task that runs this module.
 seealso:
   - module: vipadm.kubeadm.init
   - module: vipadm.kubeadm.join
@@ -132,8 +133,6 @@ def main():
                                           kubeadm_path, module.check_mode)
     except KubeadmError as exc:
         module.fail_json(msg=str(exc), **exc.details)
-    if result['token'] or result['certificate_key']:
-        result['_ansible_no_log'] = True  # hide the secrets from display; register keeps them
     module.exit_json(**result)
 
 

@@ -1,0 +1,5 @@
+import sys
+
+from lab.sim.kubeadm.cli import main
+
+sys.exit(main(sys.argv[1:]))

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import shutil
 import socket
 import subprocess
 from pathlib import Path
@@ -187,3 +189,89 @@ def _snapshot(only: tuple[str, ...]) -> dict:
         "netns": keep(run("ip", "netns", "list").split()),
         "mounts": keep(Path("/proc/self/mountinfo").read_text().splitlines()),
     }
+
+
+def test_stop_start_isolate_rejoin(lab_factory):
+    lab = lab_factory(control_planes=2)
+    lab.exec("cp1", ["sh", "-c", "echo kept > /var/lib/disk-mark; echo lost > /run/ram-mark"])
+    lab.exec("cp1", ["sh", "-c", "setsid sleep 300 >/dev/null 2>&1 &"])
+    assert "sleep" in lab.exec("cp1", ["ps", "-e", "-o", "comm="]).stdout
+    init_pid = lab.status()[0]["pid"]
+    lab.stop("cp1")
+    assert not Path(f"/proc/{init_pid}").exists() or "Z" in Path(f"/proc/{init_pid}/stat").read_text().split()[2]
+    assert [r["state"] for r in lab.status()] == ["stopped", "running"]
+    assert "state DOWN" in subprocess.run(["ip", "link", "show", lab.plan.nodes[0].veth], capture_output=True,
+                                          text=True).stdout  # fmt: skip
+    assert ssh(lab, "cp1", "true", 10, "-o", "ControlPath=none", "-o", "ConnectTimeout=1").returncode == 255
+    with pytest.raises(LabError, match="not running"):
+        lab.exec("cp1", ["true"])
+    lab.start("cp1")
+    assert lab.exec("cp1", ["cat", "/var/lib/disk-mark"]).stdout == "kept\n"
+    assert lab.exec("cp1", ["test", "-e", "/run/ram-mark"], check=False).returncode == 1
+    assert "sleep" not in lab.exec("cp1", ["ps", "-e", "-o", "comm="]).stdout
+    assert ssh(lab, "cp1", "hostname", 10, "-o", "ControlPath=none").stdout.strip() == "cp1"
+    # isolate: the node runs on but nobody reaches it, and it reaches nobody
+    lab.isolate("cp2")
+    assert lab.status()[1]["state"] == "running, isolated"
+    assert lab.exec("cp2", ["hostname"]).stdout.strip() == "cp2"
+    probe = ["python3", "-c", CONNECT, lab.nodes[1].address, "22"]
+    assert lab.exec("cp1", probe).stdout.strip() != "connected"
+    lab.rejoin("cp2")
+    assert lab.exec("cp1", probe).stdout.strip() == "connected"
+    assert ssh(lab, "cp2", "hostname", 10, "-o", "ControlPath=none").stdout.strip() == "cp2"
+
+
+def _lab_footprint(name: str) -> dict:
+    """Everything in the root namespace that carries the lab's name."""
+    def run(*argv):
+        return subprocess.run(argv, capture_output=True, text=True).stdout
+
+    return {
+        "links": [line for line in run("ip", "-o", "link").splitlines() if f" {name}-" in line],
+        "netns": [ns for ns in run("ip", "netns", "list").split() if ns.startswith(f"{name}-")],
+        "mounts": [m for m in Path("/proc/self/mountinfo").read_text().splitlines() if f"/{name}-" in m],
+    }
+
+
+def _children(pid: int) -> set[int]:
+    """All descendants of pid."""
+    found, todo = set(), [pid]
+    while todo:
+        parent = todo.pop()
+        for task in Path(f"/proc/{parent}/task").iterdir():
+            with contextlib.suppress(FileNotFoundError):
+                kids = {int(k) for k in (task / "children").read_text().split()}
+                todo.extend(kids - found)
+                found |= kids
+    return found
+
+
+def test_down_leaves_nothing_and_up_down_twice(tmp_path):
+    if os.geteuid() != 0:
+        pytest.skip("lab tests need root")
+    from conftest import _claim_slice  # the fixture's slice allocator, used directly for two cycles
+
+    claim, name, subnet, state_dir = _claim_slice(2, 1)
+    try:
+        routes_before = [r for r in _routes() if subnet in r]
+        children_before = _children(os.getpid())
+        for cycle in range(2):
+            lab = Lab(name=name, state_dir=state_dir, subnet=subnet, control_planes=2, workers=1)
+            lab.up()
+            assert sorted(_lab_footprint(name)["netns"]) == [f"{name}-cp1", f"{name}-cp2", f"{name}-worker1"]
+            pids = [row["pid"] for row in lab.status()]
+            assert all(pids) and ssh(lab, "worker1", "hostname").stdout.strip() == "worker1"
+            lab.down()
+            assert _lab_footprint(name) == {"links": [], "netns": [], "mounts": []}, cycle
+            assert [r for r in _routes() if subnet in r] == routes_before == []
+            assert not any(Path(f"/proc/{pid}").exists() for pid in pids)
+            assert _children(os.getpid()) == children_before
+            assert sorted(p.name for p in state_dir.iterdir()) == []
+    finally:
+        Lab(name=name, state_dir=state_dir, subnet=subnet, control_planes=2, workers=1).down()
+        shutil.rmtree(state_dir, ignore_errors=True)
+        claim.unlink()
+
+
+def _routes() -> list[str]:
+    return subprocess.run(["ip", "-4", "route", "show", "table", "all"], capture_output=True, text=True).stdout.splitlines()

@@ -263,11 +263,12 @@ def test_worker_join_rerun_fails_on_kubelet_conf_and_ca(node):
 
 
 def test_join_without_answering_endpoint_times_out_in_discovery(node):
-    rc, _out, err = run(node, ["join", "198.51.100.253:1", "--token", "abcdef.0123456789abcdef",
+    rc, _out, err = run(node, ["join", "127.0.0.1:1", "--token", "abcdef.0123456789abcdef",
                                "--discovery-token-ca-cert-hash", "sha256:" + "0" * 64], scale=1e-5)
     assert rc == 1
     assert err.startswith("error execution phase preflight: couldn't validate the identity of the API Server: "
-                          'Get "https://198.51.100.253:1/api/v1/namespaces/kube-public/configmaps/cluster-info')
+                          'Get "https://127.0.0.1:1/api/v1/namespaces/kube-public/configmaps/cluster-info?timeout=10s": '
+                          "dial tcp 127.0.0.1:1: connect: connection refused\n")
 
 
 # -- init up to the wait, files, PKI ----------------------------------------------------------------
@@ -441,8 +442,8 @@ def test_init_final_block_indents_the_control_plane_command_only():
 # -- reset -----------------------------------------------------------------------------------------
 
 
-def test_reset_without_force_asks_and_aborts(initialized):
-    rc, out, err = run(initialized[0], ["reset"], stdin="n\n")
+def test_reset_without_force_asks_and_aborts(node):
+    rc, out, err = run(node, ["reset"], stdin="n\n")
     assert rc == 1
     assert out.endswith("[reset] Are you sure you want to proceed? [y/N]: ")
     assert "aborted reset operation\n" in err

@@ -492,6 +492,7 @@ class Lab:
                 start_new_session=True,
             )
         self._unshare_procs[plan.node.name] = proc
+        (node_dir / "run" / "unshare.pid").write_text(f"{proc.pid}\n")
         deadline = time.monotonic() + BOOT_TIMEOUT
         while self._init_pid(plan.node) is None:
             if proc.poll() is not None:
@@ -588,21 +589,27 @@ class Lab:
     def _kill_node(self, plan: NodePlan) -> None:
         """End every process of the node, by PID: its PID 1 (the kernel then ends the PID namespace),
         then anything else found in its network namespace."""
+        run_dir = self._node_dir(plan.node) / "run"
         pid = self._init_pid(plan.node)
         if pid is not None:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
+        # The `unshare` parent of PID 1 reaps it and then exits by itself: leave it time to do so.
+        try:
+            unshare_pid = int((run_dir / "unshare.pid").read_text())
+        except (FileNotFoundError, ValueError):
+            unshare_pid = None
         deadline = time.monotonic() + STOP_TIMEOUT
         while True:
             pids = [p for p in self._netns_pids(plan.netns) if _pid_alive(p)]
             if pid is not None and _pid_alive(pid):
                 pids.append(pid)
-            if not pids:
+            if not [p for p in pids if p != unshare_pid]:
                 break
             if time.monotonic() > deadline:
                 raise LabError(f"processes {pids} of node {plan.node.name} did not end")
             for p in pids:
-                if p != pid:
+                if p not in (pid, unshare_pid):
                     with contextlib.suppress(ProcessLookupError):
                         os.kill(p, signal.SIGKILL)
             time.sleep(0.02)
@@ -610,7 +617,8 @@ class Lab:
         if proc is not None:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(timeout=STOP_TIMEOUT)
-        (self._node_dir(plan.node) / "run" / "init.pid").unlink(missing_ok=True)
+        (run_dir / "init.pid").unlink(missing_ok=True)
+        (run_dir / "unshare.pid").unlink(missing_ok=True)
 
     @staticmethod
     def _netns_pids(netns: str) -> list[int]:

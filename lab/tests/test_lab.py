@@ -260,17 +260,25 @@ def test_down_leaves_nothing_and_up_down_twice(tmp_path):
             lab.up()
             assert sorted(_lab_footprint(name)["netns"]) == [f"{name}-cp1", f"{name}-cp2", f"{name}-worker1"]
             pids = [row["pid"] for row in lab.status()]
+            started = {pid: _start_time(pid) for pid in pids}
             assert all(pids) and ssh(lab, "worker1", "hostname").stdout.strip() == "worker1"
             lab.down()
             assert _lab_footprint(name) == {"links": [], "netns": [], "mounts": []}, cycle
             assert [r for r in _routes() if subnet in r] == routes_before == []
-            assert not any(Path(f"/proc/{pid}").exists() for pid in pids)
+            assert all(_start_time(pid) != started[pid] for pid in pids)  # gone (or the PID reused)
             assert _children(os.getpid()) == children_before
             assert sorted(p.name for p in state_dir.iterdir()) == []
     finally:
         Lab(name=name, state_dir=state_dir, subnet=subnet, control_planes=2, workers=1).down()
         shutil.rmtree(state_dir, ignore_errors=True)
         claim.unlink()
+
+
+def _start_time(pid: int) -> str | None:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+    except FileNotFoundError:
+        return None
 
 
 def _routes() -> list[str]:

@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 
 # Debian packages: sshd/arping/etcd for the lab nodes; python3-yaml/cryptography for the simulator,
 # which runs with the nodes' /usr/bin/python3.
-LAB_DEBS="openssh-server openssh-client iputils-arping iproute2 etcd-server etcd-client python3 python3-yaml python3-cryptography util-linux"
+LAB_DEBS="iptables openssh-server openssh-client iputils-arping iproute2 etcd-server etcd-client python3 python3-yaml python3-cryptography util-linux"
 missing=""
 for p in $LAB_DEBS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

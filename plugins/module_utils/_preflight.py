@@ -113,7 +113,7 @@ def parse_bgp_peer(peer, number=1):
     else:
         text = str(peer).strip()
         if text.startswith("["):  # [IPv6]:AS:...
-            address, _, rest = text[1:].partition("]")
+            address, _bracket, rest = text[1:].partition("]")
             fields = [address] + rest.lstrip(":").split(":") if rest.startswith(":") else [address, ""]
         else:
             fields = text.split(":")

@@ -20,7 +20,7 @@ description:
     other than Debian 12, Ubuntu 22.04/24.04 and RHEL-family 9.
   - Used by the C(vipadm.kubeadm.node_prep) role before it changes anything.
 author:
-  - vipadm developers
+  - vipadm developers (@vipadm)
 options:
   kubernetes_version:
     description: The Kubernetes release the node gets, such as C(1.32.4) (a leading C(v) is accepted).
@@ -54,10 +54,14 @@ options:
 attributes:
   check_mode:
     support: full
+    description: Reads one file and changes nothing.
   diff_mode:
     support: none
+    description: Nothing changes, so there is nothing to show.
   platform:
+    support: full
     platforms: posix
+    description: Runs on POSIX hosts.
 notes:
   - Reads one file and changes nothing; C(changed) is always false.
 """

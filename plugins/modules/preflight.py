@@ -22,7 +22,8 @@ description:
   - Warns about an even number of control planes (etcd quorum).
   - Pure computation; run it once, on the controller.
 version_added: 0.1.0
-author: vipadm developers
+author:
+  - vipadm developers (@vipadm)
 options:
   vip:
     description: The VIP (C(kube_vip_address)).
@@ -69,10 +70,14 @@ options:
 attributes:
   check_mode:
     support: full
+    description: Runs the same checks and changes nothing; the module never changes anything.
   diff_mode:
     support: none
+    description: Nothing changes, so there is nothing to show.
   platform:
+    support: full
     platforms: posix
+    description: Runs on the controller or any POSIX host.
 """
 
 EXAMPLES = r"""

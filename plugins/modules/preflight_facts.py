@@ -17,7 +17,8 @@ description:
     and whether the VIP already answers (TCP from the node; ARP on the VIP interface when asked).
   - Read-only; the checks on these facts are made by M(vipadm.kubeadm.preflight).
 version_added: 0.1.0
-author: vipadm developers
+author:
+  - vipadm developers (@vipadm)
 options:
   vip:
     description: The VIP to probe. Nothing is probed when empty.
@@ -41,13 +42,17 @@ options:
 attributes:
   check_mode:
     support: full
+    description: Reads the node and probes the VIP the same way; changes nothing.
   diff_mode:
     support: none
+    description: Nothing changes, so there is nothing to show.
   platform:
+    support: full
     platforms: posix
+    description: Runs on POSIX hosts.
 notes:
   - Needs C(ip) from iproute2 with JSON output (C(ip -j)).
-  - A refused TCP connection counts as an answer: some machine holds the address.
+  - A refused TCP connection counts as an answer, because some machine holds the address.
 """
 
 EXAMPLES = r"""

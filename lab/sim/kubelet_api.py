@@ -21,6 +21,7 @@ NODE_LEASE_API = "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases
 CURRENT_PEM = "kubelet-client-current.pem"
 RETRY = 2.0
 CSR_POLL = 0.5
+GENERATED_NAME_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"  # apimachinery's generateName suffix letters
 
 
 def log(message):
@@ -93,12 +94,14 @@ def csr_for_node(node_name):
     return csr.public_bytes(serialization.Encoding.PEM), key_pem
 
 
-def csr_object(node_name, csr_pem):
-    digest = base64.urlsafe_b64encode(hashlib.sha256(csr_pem).digest()).decode().rstrip("=")
+def csr_object(csr_pem):
+    """The kubelet sends ``generateName: csr-``; the name is made here as the API server would."""
+    digest = hashlib.sha256(csr_pem).digest()
+    suffix = "".join(GENERATED_NAME_ALPHABET[b % len(GENERATED_NAME_ALPHABET)] for b in digest[:5])
     return {
         "apiVersion": "certificates.k8s.io/v1",
         "kind": "CertificateSigningRequest",
-        "metadata": {"name": f"node-csr-{digest[:43]}"},
+        "metadata": {"name": f"csr-{suffix}"},
         "spec": {"request": base64.b64encode(csr_pem).decode(), "signerName": KUBELET_SIGNER,
                  "usages": ["digital signature", "client auth"]},
     }
@@ -113,7 +116,7 @@ def tls_bootstrap(kubelet, stopping):
                               key_pem=creds.key_pem, token=creds.token, insecure=creds.insecure,
                               tls_server_name=creds.tls_server_name, user_agent="kubelet")
     csr_pem, key_pem = csr_for_node(kubelet.node_name)
-    request = csr_object(kubelet.node_name, csr_pem)
+    request = csr_object(csr_pem)
     name = request["metadata"]["name"]
     while not stopping.is_set():
         try:
@@ -122,7 +125,7 @@ def tls_bootstrap(kubelet, stopping):
         except k8sclient.ApiError as exc:
             if exc.status == 409:
                 break
-            log(f'failed to run Kubelet: unable to load bootstrap kubeconfig: "{exc}"')
+            log(f"Failed while requesting a signed certificate from the control plane: {exc}")
         except k8sclient.TransportError as exc:
             log(f"Failed while requesting a signed certificate from the control plane: {exc}")
         stopping.wait(RETRY)

@@ -585,6 +585,16 @@ class Lab:
         (self._node_dir(plan.node) / "isolated").unlink(missing_ok=True)
         if self.is_running(plan.node):
             _run(["ip", "link", "set", plan.veth, "up"])
+            self._wait_link_up(plan)
+
+    @staticmethod
+    def _wait_link_up(plan: NodePlan, timeout: float = 5.0) -> None:
+        operstate = Path("/sys/class/net", plan.veth, "operstate")
+        deadline = time.monotonic() + timeout
+        while operstate.read_text().strip() != "up":
+            if time.monotonic() > deadline:
+                raise LabError(f"the link of node {plan.node.name} ({plan.veth}) did not come up")
+            time.sleep(0.01)
 
     def _kill_node(self, plan: NodePlan) -> None:
         """End every process of the node, by PID: its PID 1 (the kernel then ends the PID namespace),

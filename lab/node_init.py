@@ -10,7 +10,6 @@ systemctl stand-in), then reaps orphans like an init. SIGTERM or SIGKILL ends th
 kills every process of the PID namespace with it. Standard library only; runs with Debian's python3.
 """
 
-import ctypes
 import json
 import os
 import signal
@@ -79,7 +78,8 @@ def main():
         boot = json.load(f)
     # Before /proc is replaced, /proc/self still names this process in the host PID namespace.
     host_pid = int(os.readlink("/proc/self"))
-    ctypes.CDLL(None).prctl(15, b"systemd", 0, 0, 0)  # PR_SET_NAME: Ansible's service_mgr fact reads /proc/1/comm
+    with open("/proc/self/comm", "w") as comm:
+        comm.write("systemd")  # Ansible's service_mgr fact reads /proc/1/comm
     signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
     signal.signal(signal.SIGINT, lambda *_: os._exit(0))
     build_filesystem(boot)
@@ -97,15 +97,33 @@ def main():
     with open(f"{boot['node_dir']}/run/init.pid.tmp", "w") as f:
         f.write(f"{host_pid}\n")
     os.rename(f"{boot['node_dir']}/run/init.pid.tmp", f"{boot['node_dir']}/run/init.pid")
-    while True:
-        try:
-            pid, _ = os.wait()
-        except ChildProcessError:
-            time.sleep(1)
-            continue
-        if pid == sshd.pid:
-            time.sleep(SSHD_RESTART_DELAY)
-            sshd = start_sshd(sshd_log)
+    # Become a small reaper: a fresh interpreter without this module's imports halves PID 1's memory.
+    # PID 1 and its children (sshd, services) stay as they are across exec.
+    os.execv(sys.executable, [sys.executable, "-I", "-S", "-c", REAPER, str(sshd.pid), sshd_log])
+
+
+# PID 1 after boot: reap orphans; restart sshd if it dies; SIGTERM ends the node.
+REAPER = """
+import os, signal, sys, time
+with open("/proc/self/comm", "w") as comm:
+    comm.write("systemd")  # Ansible's service_mgr fact reads /proc/1/comm
+signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
+signal.signal(signal.SIGINT, lambda *_: os._exit(0))
+sshd = int(sys.argv[1])
+argv = ["/usr/sbin/sshd", "-D", "-f", "/etc/ssh/sshd_config", "-E", sys.argv[2]]
+while True:
+    try:
+        pid, _ = os.wait()
+    except ChildProcessError:
+        time.sleep(1)
+        continue
+    if pid == sshd:
+        time.sleep(%r)
+        sshd = os.fork()
+        if sshd == 0:
+            os.setsid()
+            os.execv(argv[0], argv)
+""" % SSHD_RESTART_DELAY
 
 
 if __name__ == "__main__":

@@ -115,6 +115,21 @@ def init_first(lab, kubeconfig):
               timeout=600)
 
 
+ETCDCTL = ("ETCDCTL_API=3 etcdctl --endpoints=https://127.0.0.1:2379 --cacert=/etc/kubernetes/pki/etcd/ca.crt "
+           "--cert=/etc/kubernetes/pki/etcd/server.crt --key=/etc/kubernetes/pki/etcd/server.key")
+
+
+def join_control_plane(lab, node):
+    """Step 7 for one node, then wait until every etcd member is healthy (one membership change at a time)."""
+    prepare(lab, node)
+    sh(lab, node, join_command(lab), timeout=600)
+    support.wait_for(lambda: sh(lab, node, f"{ETCDCTL} endpoint health --cluster", check=False).returncode == 0,
+                     60, interval=0.5, what=f"etcd healthy after {node} joined")
+    # etcd (strict reconfig check) refuses a voting member add until every member has been
+    # connected for 5 s: "etcdserver: unhealthy cluster".
+    time.sleep(6)
+
+
 def join_command(lab):
     """Fresh credentials on cp1, right before a join: a new token and a new certificate key."""
     cp1 = lab.nodes[0]
@@ -134,8 +149,7 @@ def test_hand_run_bootstrap_then_the_leader_dies(lab_factory):
     # Init is done: kube-vip goes back to admin.conf (the kubelet restarts the Pod).
     sh(lab, cp1, f"sed -i 's#path: /etc/kubernetes/super-admin.conf#path: /etc/kubernetes/admin.conf#' {MANIFEST}")
     for node in lab.nodes[1:]:
-        prepare(lab, node)
-        sh(lab, node, join_command(lab), timeout=600)
+        join_control_plane(lab, node)
         write(lab, node, MANIFEST, kube_vip_manifest(lab.vip, "/etc/kubernetes/admin.conf"))
     elapsed = time.monotonic() - started
     print(f"hand-run bootstrap on 3 nodes: {elapsed:.1f} s")
@@ -148,9 +162,7 @@ def test_hand_run_bootstrap_then_the_leader_dies(lab_factory):
     assert status == 200
     holder = {lease["metadata"]["name"]: lease["spec"].get("holderIdentity") for lease in leases["items"]}
     assert holder["plndr-cp-lock"] == vip_holders(lab)[0]
-    members = sh(lab, cp1, "ETCDCTL_API=3 etcdctl --endpoints=https://127.0.0.1:2379 "
-                           "--cacert=/etc/kubernetes/pki/etcd/ca.crt --cert=/etc/kubernetes/pki/etcd/server.crt "
-                           "--key=/etc/kubernetes/pki/etcd/server.key member list").stdout
+    members = sh(lab, cp1, f"{ETCDCTL} member list").stdout
     assert len([line for line in members.splitlines() if ", started, " in line]) == 3, members
 
     # The leader node dies: the VIP moves within lease duration + 2 s and the API answers through it.

@@ -47,6 +47,9 @@ def main(runs):
             print(f"run {run + 1}: {leader} -> {bootstrap.vip_holders(lab)[0]}: VIP {vip_times[-1]:.2f} s, "
                   f"API {api_times[-1]:.2f} s", flush=True)
             lab.start(leader)
+            # A reboot loses runtime addresses; the lab's power-on keeps the network namespace, so the
+            # VIP that the killed kube-vip never removed is dropped here.
+            bootstrap.sh(lab, leader, f"ip addr del {lab.vip}/32 dev eth0 2>/dev/null || true")
             # Back to three healthy members before the next run (etcd quorum, kube-vip follower).
             support.wait_for(lambda: bootstrap.sh(lab, leader, f"{bootstrap.ETCDCTL} endpoint health --cluster",
                                                   check=False).returncode == 0, 120, interval=0.5,

@@ -225,6 +225,12 @@ class Etcd:
     def member_promote(self, member_id):
         self._post("cluster/member/promote", {"ID": str(int(member_id))})
 
+    def status(self, endpoint=None):
+        """Maintenance Status of one endpoint (``{"leader": id, "raft_index": n, "is_learner": bool}``)."""
+        answer = self._post("maintenance/status", {}, endpoint)
+        return {"leader": int(answer.get("leader", 0)), "raft_index": int(answer.get("raftIndex", 0)),
+                "is_learner": bool(answer.get("isLearner", False))}
+
     def health(self, endpoint=None):
         """True when the endpoint (default: any) reports ``{"health":"true"}`` on /health."""
         try:

@@ -1,6 +1,7 @@
 """``kubeadm join``: token discovery, worker TLS bootstrap, control plane join with a new etcd member."""
 
 import os
+import time
 import urllib.parse
 
 import yaml
@@ -13,7 +14,7 @@ from lab.sim.kubeadm.errors import KubeadmError, PhaseError
 from lab.sim.kubeadm.flags import BOOL, INT, STRING, STRINGS, check_mixed_arguments, parse
 from lab.sim.kubeadm.init_cmd import Workflow, read_config_file
 from lab.sim.kubeadm.runtime import ns_path, poll
-from lab.sim.config import Version
+from lab.sim.config import Version, go_duration
 
 JOIN_FLAGS = {
     "apiserver-advertise-address": (STRING, "", None),
@@ -184,6 +185,96 @@ def etcd_client(rt, store, endpoints):
                          key_file=store.file("apiserver-etcd-client.key"), timeout=5.0)
 
 
+# kubeadm's etcd client: every call is retried every 500 ms until the etcdAPICall timeout; after the
+# promotion it checks every endpoint (the new one included) up to 8 times, 5 s apart ("up to 40s").
+ETCD_RETRY_INTERVAL = 0.5
+ETCD_HEALTHY_CHECK_INTERVAL = 5.0
+ETCD_HEALTHY_CHECK_RETRIES = 8
+
+
+def _retry(rt, timeout, call, what):
+    """Call ``call()`` every 500 ms until it returns without an EtcdError; raise the last error after
+    ``timeout`` (scaled) seconds, as kubeadm's ``wait.PollUntilContextTimeout`` loops do."""
+    state = {"error": None, "result": None}
+
+    def attempt():
+        try:
+            state["result"] = call()
+            return True
+        except etcd_mod.EtcdError as exc:
+            state["error"] = exc
+            if rt.verbosity >= 5:
+                rt.klog("I", f"{what}: {exc}", "etcd.go:0")
+            return False
+
+    ok, _ = poll(rt.scaled(timeout), attempt, interval=ETCD_RETRY_INTERVAL)
+    if not ok:
+        raise state["error"]
+    return state["result"]
+
+
+def add_etcd_member(rt, etcd, node_name, address, learner, api_timeout, write_manifest):
+    """kubeadm's CreateStackedEtcdStaticPodManifestFile: add this node's member (as a learner when
+    EtcdLearnerMode is on), write the etcd manifest with the initial cluster, promote the learner once
+    etcd lets it, then wait until every endpoint answers. etcd's own refusals (strict reconfiguration
+    check: "etcdserver: unhealthy cluster" until the local member has been connected to every voting
+    member for 5 s; "can only promote a learner member which is in sync with leader") are retried
+    like kubeadm retries them, and are the error when the timeout passes."""
+    peer_url = f"https://{certs.url_host(address)}:2380"
+    client_url = f"https://{certs.url_host(address)}:2379"
+
+    def add():
+        members = etcd.member_list()
+        existing = next((m for m in members if (m.get("peer_urls") or [None])[0] == peer_url), None)
+        if existing is not None:  # a previous attempt got it in: kubeadm skips the addition
+            return members
+        return etcd.member_add([peer_url], learner=learner)["members"]
+
+    members = _retry(rt, api_timeout, add, "Failed to add etcd member")
+    initial = []
+    for member in members:
+        urls = member.get("peer_urls") or []
+        if not urls:
+            continue
+        name = node_name if urls[0] == peer_url else member.get("name") or format(member["id"], "x")
+        initial.append((name, urls[0]))
+    rt.say("[etcd] Announced new etcd member joining to the existing etcd cluster")
+    rt.say('[etcd] Creating static Pod manifest for "etcd"')
+    write_manifest(initial)
+    if client_url not in etcd.endpoints:
+        etcd.endpoints.append(client_url)
+
+    if learner:
+        member_id = next(m["id"] for m in members if (m.get("peer_urls") or [None])[0] == peer_url)
+
+        def promote():
+            member = next((m for m in etcd.member_list() if m["id"] == member_id), None)
+            if member is None:
+                raise etcd_mod.EtcdError("etcdserver: member not found")
+            if member.get("is_learner"):
+                etcd.member_promote(member_id)
+                if rt.verbosity >= 1:
+                    rt.klog("I", f"[etcd] The learner was promoted as a voting member: {member_id:x}", "etcd.go:0")
+            return True
+
+        _retry(rt, api_timeout, promote, f"[etcd] Promoting the learner {member_id:x} failed")
+
+    rt.say("[etcd] Waiting for the new etcd member to join the cluster. This can take up to "
+           f"{go_duration(ETCD_HEALTHY_CHECK_INTERVAL * ETCD_HEALTHY_CHECK_RETRIES)}")
+    for attempt in range(ETCD_HEALTHY_CHECK_RETRIES):
+        if attempt:
+            time.sleep(rt.scaled(ETCD_HEALTHY_CHECK_INTERVAL))
+        try:
+            for endpoint in list(etcd.endpoints):
+                _retry(rt, api_timeout, lambda e=endpoint: etcd.status(e), f"Failed to get etcd status for {endpoint}")
+        except etcd_mod.EtcdError as exc:
+            if rt.verbosity >= 1:
+                rt.klog("I", f"[etcd] Attempt failed with error: {exc}", "etcd.go:0")
+            continue
+        return
+    raise KubeadmError("timeout waiting for etcd cluster to be available")
+
+
 def run_join(rt, argv):
     flags, args = parse(argv, JOIN_FLAGS)
     check_mixed_arguments(flags)
@@ -333,43 +424,13 @@ def run_join(rt, argv):
         return 0
 
     with flow.phase("control-plane-join/etcd", "error creating local etcd static pod manifest file"):
-        peer_url = f"https://{certs.url_host(address)}:2380"
-        members = etcd.member_list()
-        existing = next((m for m in members if peer_url in (m.get("peer_urls") or [])), None)
-        if existing is None:
-            added = etcd.member_add([peer_url], learner=True)
-            member_id = added["member"]["id"]
-            members = added["members"]
-        else:
-            member_id = existing["id"]
-        initial = []
-        for member in members:
-            urls = member.get("peer_urls") or []
-            if not urls:
-                continue
-            initial.append((node_name if urls[0] == peer_url else member.get("name") or node_name, urls[0]))
-        rt.say("[etcd] Announced new etcd member joining to the existing etcd cluster")
-        rt.say('[etcd] Creating static Pod manifest for "etcd"')
-        manifests.write(rt.paths, "etcd", manifests.etcd(cluster, node_name, address, cluster_version, initial))
-        rt.say("[etcd] Waiting for the new etcd member to join the cluster. This can take up to 40s")
-        state = {"error": None}
-
-        def promoted():
-            try:
-                member = next((m for m in etcd.member_list() if m["id"] == member_id), None)
-                if member is None:
-                    state["error"] = "the new etcd member was removed from the cluster"
-                    return False
-                if member.get("is_learner"):
-                    etcd.member_promote(member_id)
-                return True
-            except etcd_mod.EtcdError as exc:
-                state["error"] = exc
-                return False
-
-        ok, _ = poll(rt.scaled(timeouts["etcdAPICall"]), promoted, interval=1.0)
-        if not ok:
-            raise KubeadmError(f"timeout waiting for etcd cluster to be available: {state['error']}")
+        learner = cluster.get("featureGates", {}).get("EtcdLearnerMode", cluster_version >= (1, 29))
+        try:
+            add_etcd_member(rt, etcd, node_name, address, learner, timeouts["etcdAPICall"],
+                            lambda initial: manifests.write(rt.paths, "etcd", manifests.etcd(
+                                cluster, node_name, address, cluster_version, initial)))
+        except (etcd_mod.EtcdError, KubeadmError) as exc:
+            raise KubeadmError(f"error creating local etcd static pod manifest file: {exc}") from None
     if v >= (1, 33):
         with flow.phase("wait-control-plane"):
             phases.wait_components(rt, address, port, timeouts["controlPlaneComponentHealthCheck"],

@@ -1,10 +1,36 @@
 """Facts about the node kubeadm runs on, behind one object so that tests can replace them."""
 
+import errno
 import os
 import shutil
 import socket
 import struct
 import subprocess
+
+
+def listen_fails(port):
+    """kubeadm's PortOpenCheck: ``net.Listen("tcp", ":port")``, as Go does it: dual-stack ``[::]``
+    when the node has IPv6 (else ``0.0.0.0``) and SO_REUSEADDR, so connections left in TIME_WAIT
+    (e.g. after ``kubeadm reset``) do not count; only a socket bound or listening on the port does."""
+    for family, address in ((socket.AF_INET6, "::"), (socket.AF_INET, "0.0.0.0")):
+        try:
+            sock = socket.socket(family, socket.SOCK_STREAM)
+        except OSError:
+            continue  # no IPv6 in this kernel: Go listens on 0.0.0.0
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6:
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+            sock.bind((address, port))
+            sock.listen(1)
+            return False
+        except OSError as exc:
+            if family == socket.AF_INET6 and exc.errno in (errno.EADDRNOTAVAIL, errno.EAFNOSUPPORT):
+                continue  # IPv6 disabled in this network namespace: Go falls back to IPv4
+            return True
+        finally:
+            sock.close()
+    return False
 
 
 class Host:
@@ -14,22 +40,7 @@ class Host:
         return os.geteuid() == 0
 
     def port_in_use(self, port):
-        # kubeadm's PortOpenCheck listens on ":port"; a bind failure means someone holds it.
-        for family, address in ((socket.AF_INET6, "::"), (socket.AF_INET, "0.0.0.0")):
-            try:
-                sock = socket.socket(family, socket.SOCK_STREAM)
-            except OSError:
-                continue
-            try:
-                if family == socket.AF_INET6:
-                    sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
-                sock.bind((address, port))
-                return False
-            except OSError:
-                return True
-            finally:
-                sock.close()
-        return False
+        return listen_fails(port)
 
     def which(self, binary):
         return shutil.which(binary)

@@ -160,7 +160,44 @@ SUBRESOURCES = {("nodes", "status"), ("namespaces", "status"), ("certificatesign
                 ("daemonsets", "status")}
 RBAC_RESOURCES = {"roles", "rolebindings", "clusterroles", "clusterrolebindings"}
 SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
-NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9.:]*[a-z0-9])?$")  # ':' for RBAC and node names like system:...
+DNS1123_LABEL = "[a-z0-9]([-a-z0-9]*[a-z0-9])?"
+DNS1123_SUBDOMAIN = DNS1123_LABEL + r"(\." + DNS1123_LABEL + ")*"
+DNS1035_LABEL = "[a-z]([-a-z0-9]*[a-z0-9])?"
+SUBDOMAIN_MESSAGE = ("a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', "
+                     "and must start and end with an alphanumeric character (e.g. 'example.com', regex used for "
+                     f"validation is '{DNS1123_SUBDOMAIN}')")
+LABEL_MESSAGE = ("a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must "
+                 "start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for "
+                 f"validation is '{DNS1123_LABEL}')")
+DNS1035_MESSAGE = ("a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an "
+                   "alphabetic character, and end with an alphanumeric character (e.g. 'my-name',  or 'abc-123', "
+                   f"regex used for validation is '{DNS1035_LABEL}')")
+
+
+def name_problem(resource_name, name):
+    """What the real API server says about ``name`` for this resource (None when valid): DNS subdomain
+    for most, DNS label for Namespaces, DNS-1035 label for Services, a path segment for RBAC objects
+    (``system:node-proxier``, capitals allowed), anything for CSRs ("we don't care what you call your
+    certificate requests": kubelets of old releases named them ``node-csr-<base64>``)."""
+    if resource_name == "certificatesigningrequests":
+        return None
+    if resource_name in RBAC_RESOURCES:
+        for bad, text in ((".", "may not be '.'"), ("..", "may not be '..'")):
+            if name == bad:
+                return text
+        for bad in ("/", "%"):
+            if bad in name:
+                return f"may not contain '{bad}'"
+        return None
+    if resource_name == "namespaces":
+        limit, pattern, message = 63, DNS1123_LABEL, LABEL_MESSAGE
+    elif resource_name == "services":
+        limit, pattern, message = 63, DNS1035_LABEL, DNS1035_MESSAGE
+    else:
+        limit, pattern, message = 253, DNS1123_SUBDOMAIN, SUBDOMAIN_MESSAGE
+    if len(name) > limit:
+        return f"must be no more than {limit} characters"
+    return None if re.fullmatch(pattern, name) else message
 
 
 def storage_key(resource, namespace, name):
@@ -656,10 +693,10 @@ class ApiServer:
         if not name:
             raise ApiStatus(422, "Invalid", f"{resource.kind} \"\" is invalid: metadata.name: Required value: "
                             "name or generateName is required")
-        if len(name) > 253 or not NAME_RE.match(name):
+        problem = name_problem(resource.name, name)
+        if problem:
             raise ApiStatus(422, "Invalid", f'{resource.kind} "{name}" is invalid: metadata.name: Invalid value: '
-                            f'"{name}": a lowercase RFC 1123 subdomain must consist of lower case alphanumeric '
-                            "characters, '-' or '.', and must start and end with an alphanumeric character")
+                            f'"{name}": {problem}')
 
     def get(self, resource, namespace, name):
         obj, _ = self.read(resource, namespace, name)

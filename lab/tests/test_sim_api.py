@@ -206,3 +206,36 @@ def test_client_certificate_of_another_ca_is_rejected(cluster):
     with pytest.raises(TransportError) as err:
         intruder.get(SECRETS)
     assert str(err.value) == f'Get "{cluster.server}{SECRETS}?timeout=10s": remote error: tls: bad certificate'
+
+
+def test_names_are_validated_per_resource_as_the_real_api_server_does(cluster):
+    admin = cluster.client()
+    csrs = "/apis/certificates.k8s.io/v1/certificatesigningrequests"
+    # CSR names are not validated: old kubelets made names like node-csr-<base64 with capitals>.
+    legacy = "node-csr-Xk3_Qd9ZkEw-1aBcD"
+    created = admin.create(csrs, {"metadata": {"name": legacy},
+                                  "spec": {"request": "", "signerName": "kubernetes.io/kube-apiserver-client-kubelet",
+                                           "usages": ["client auth"]}})
+    assert admin.get(f"{csrs}/{legacy}")["metadata"]["uid"] == created["metadata"]["uid"]
+    # RBAC names are path segments: capitals and colons are fine.
+    admin.create(CRBS, {"metadata": {"name": "system:Legacy-Binding"},
+                        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "view"},
+                        "subjects": []})
+    with pytest.raises(ApiError) as err:
+        admin.create(CONFIGMAPS, {"metadata": {"name": "Capital"}})
+    assert err.value.status == 422
+    assert str(err.value) == (
+        'ConfigMap "Capital" is invalid: metadata.name: Invalid value: "Capital": a lowercase RFC 1123 subdomain '
+        "must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an "
+        "alphanumeric character (e.g. 'example.com', regex used for validation is "
+        "'[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')")
+    for path, name in ((CONFIGMAPS, "a..b"), ("/api/v1/nodes", "system:node:cp1"), (LEASES, "-lead")):
+        with pytest.raises(ApiError) as err:
+            admin.create(path, {"metadata": {"name": name}})
+        assert err.value.status == 422, name
+    with pytest.raises(ApiError) as err:
+        admin.create("/api/v1/namespaces", {"metadata": {"name": "has.dot"}})
+    assert "a lowercase RFC 1123 label must consist of" in str(err.value)
+    with pytest.raises(ApiError) as err:
+        admin.create("/api/v1/namespaces", {"metadata": {"name": "n" * 64}})
+    assert str(err.value).endswith("must be no more than 63 characters")

@@ -463,19 +463,39 @@ class Lab:
         )
 
     def _node_up(self, plan: NodePlan) -> None:
-        node = plan.node
         self._prepare_disk(plan)
-        ns = ["ip", "-n", plan.netns]
         _run(["ip", "netns", "add", plan.netns])
         _run(["ip", "link", "add", plan.veth, "type", "veth", "peer", "name", "eth0", "netns", plan.netns])
         _run(["ip", "link", "set", plan.veth, "master", self.plan.bridge, "up"])
+        self._configure_node_network(plan)
+        self._power_on(plan)
+
+    def _configure_node_network(self, plan: NodePlan) -> None:
+        """The node's network as it boots: lo, and eth0 with only the node's address and the default route."""
+        ns = ["ip", "-n", plan.netns]
         _run([*ns, "link", "set", "lo", "up"])
         _run([*ns, "link", "set", "eth0", "address", plan.mac, "up"])
-        _run([*ns, "addr", "add", f"{node.address}/{self.plan.prefixlen}", "dev", "eth0"])
+        _run([*ns, "addr", "add", f"{plan.node.address}/{self.plan.prefixlen}", "dev", "eth0"])
         # kubeadm and kube-vip pick the default-route interface; root has ip_forward=0, so the route
         # leads nowhere beyond the controller.
         _run([*ns, "route", "add", "default", "via", self.controller_address])
-        self._power_on(plan)
+
+    def _reset_node_network(self, plan: NodePlan) -> None:
+        """What a reboot does to a machine's network: run-time state is gone. Addresses added while it
+        ran (a VIP left by a killed kube-vip), links it created, routes and neighbours are dropped, and
+        the boot configuration is applied again."""
+        ns = ["ip", "-n", plan.netns]
+        links = json.loads(_run([*ns, "-j", "link", "show"]).stdout or "[]")
+        for link in links:
+            if link.get("ifname") not in ("lo", "eth0"):
+                _run([*ns, "link", "del", link["ifname"]], check=False)  # e.g. a dummy or a VLAN
+        _run([*ns, "link", "set", "eth0", "down"])
+        _run([*ns, "link", "set", "lo", "down"])
+        for device in ("eth0", "lo"):
+            _run([*ns, "addr", "flush", "dev", device])
+        _run([*ns, "route", "flush", "table", "main"])
+        _run([*ns, "neigh", "flush", "all"])
+        self._configure_node_network(plan)
 
     def _power_on(self, plan: NodePlan) -> None:
         node_dir = self._node_dir(plan.node)
@@ -567,6 +587,7 @@ class Lab:
         plan = self.plan.node(str(node))
         if self.is_running(plan.node):
             return
+        self._reset_node_network(plan)
         if not (self._node_dir(plan.node) / "isolated").exists():
             _run(["ip", "link", "set", plan.veth, "up"])
         self._power_on(plan)

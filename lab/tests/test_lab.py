@@ -8,6 +8,7 @@ import os
 import shutil
 import socket
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -195,7 +196,15 @@ def test_stop_start_isolate_rejoin(lab_factory):
     lab = lab_factory(control_planes=2)
     lab.exec("cp1", ["sh", "-c", "echo kept > /var/lib/disk-mark; echo lost > /run/ram-mark"])
     lab.exec("cp1", ["sh", "-c", "setsid sleep 300 >/dev/null 2>&1 &"])
-    assert "sleep" in lab.exec("cp1", ["ps", "-e", "-o", "comm="]).stdout
+    # `setsid` execs `sleep` a moment after the shell returns
+    deadline = time.monotonic() + 5
+    while "sleep" not in lab.exec("cp1", ["ps", "-e", "-o", "comm="]).stdout:
+        assert time.monotonic() < deadline, "sleep did not start in cp1"
+        time.sleep(0.02)
+    # Run-time network state, as a kube-vip killed with its node leaves it: a VIP, a link, a route.
+    boot_network = lab.exec("cp1", ["sh", "-c", "ip -o -4 addr; ip route"]).stdout
+    lab.exec("cp1", ["sh", "-ec", f"ip addr add {lab.vip}/32 dev eth0; ip link add lab-extra type veth peer name lab-extra-peer; "
+                     "ip route add 203.0.113.0/24 via " + lab.controller_address])
     init_pid = lab.status()[0]["pid"]
     init_started = _start_time(init_pid)
     lab.stop("cp1")
@@ -210,6 +219,10 @@ def test_stop_start_isolate_rejoin(lab_factory):
     assert lab.exec("cp1", ["cat", "/var/lib/disk-mark"]).stdout == "kept\n"
     assert lab.exec("cp1", ["test", "-e", "/run/ram-mark"], check=False).returncode == 1
     assert "sleep" not in lab.exec("cp1", ["ps", "-e", "-o", "comm="]).stdout
+    # A reboot clears what the node set up at run time: it comes up with only its own address.
+    assert lab.exec("cp1", ["sh", "-c", "ip -o -4 addr; ip route"]).stdout == boot_network
+    assert lab.nodes[0].address in boot_network and lab.vip not in boot_network
+    assert "lab-extra" not in lab.exec("cp1", ["ip", "-o", "link"]).stdout
     assert ssh(lab, "cp1", "hostname", 10, "-o", "ControlPath=none").stdout.strip() == "cp1"
     # isolate: the node runs on but nobody reaches it, and it reaches nobody
     lab.isolate("cp2")

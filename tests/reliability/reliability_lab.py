@@ -1,0 +1,170 @@
+# -*- coding: utf-8 -*-
+"""Equipment of the reliability suite: site.yml runs (with a controller kill switch), node snapshots,
+the kubeadm call log of each node, inventories built from the lab's."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import queue
+import re
+import shutil
+import signal
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+ANSIBLE_PLAYBOOK = str(REPO / ".venv" / "bin" / "ansible-playbook")
+SITE = str(REPO / "playbooks" / "site.yml")
+RECAP = re.compile(r"^(\S+)\s*:\s+ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)
+# Where kubeadm leaves its traces on a node; a refused run must not touch any of them.
+KUBEADM_TRACES = ("/etc/kubernetes", "/var/lib/kubelet", "/var/lib/etcd", "/etc/systemd/system")
+# Every kubeadm call on a lab node, with its arguments, survives power cycles (/var/log is on the node's disk).
+KUBEADM_CALLS = "/var/log/reliability-kubeadm-calls.log"
+PREPARE = """---
+- name: Prepare the lab nodes for kubeadm (sysctl, containerd config; the lab skips packages)
+  hosts: control_plane:workers
+  gather_facts: false
+  roles:
+    - vipadm.kubeadm.node_prep
+"""
+
+
+class Run:
+    """One finished ansible-playbook run: rc, the whole output, the recap per host, the wall time."""
+
+    def __init__(self, argv, rc, output, elapsed, killed_at=None):
+        self.argv, self.rc, self.output, self.elapsed, self.killed_at = argv, rc, output, elapsed, killed_at
+        self.recap = {m.group(1): dict(ok=int(m.group(2)), changed=int(m.group(3)), unreachable=int(m.group(4)),
+                                       failed=int(m.group(5))) for m in RECAP.finditer(output)}  # fmt: skip
+
+    def plays(self):
+        return re.findall(r"^PLAY \[(.*?)\] \*", self.output, re.M)
+
+    def __repr__(self):
+        return "Run(rc=%s, %.1f s, killed_at=%r)\n%s" % (self.rc, self.elapsed, self.killed_at, self.output[-6000:])
+
+
+def ansible_env():
+    return dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0")
+
+
+def run_playbook(lab, playbook=SITE, *options, inventory=None, extra=None, timeout=600,
+                 kill_when=None):  # fmt: skip
+    """Run a playbook against the lab. extra: variables passed as one JSON -e. kill_when(line, lines) -> a
+    label, checked on every output line (and about every 0.2 s with line=None): when it returns one, the
+    controller is killed at once (SIGKILL to ansible-playbook and its workers), as a crash or power loss of
+    the controller machine would do."""
+    argv = [ANSIBLE_PLAYBOOK, "-i", str(inventory or lab.inventory_path), str(playbook)]
+    if extra:
+        argv += ["-e", json.dumps(extra)]
+    argv += list(options)
+    started = time.monotonic()
+    process = subprocess.Popen(argv, cwd=str(REPO), env=ansible_env(), stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True, start_new_session=True)  # fmt: skip
+    received = queue.Queue()
+    reader = threading.Thread(target=lambda: [received.put(line) for line in process.stdout] + [received.put(None)],
+                              daemon=True)  # fmt: skip
+    reader.start()
+    lines, killed_at, finished = [], None, False
+    while not finished:
+        try:
+            line = received.get(timeout=0.2)
+        except queue.Empty:
+            line = ""
+        if line is None:
+            finished = True
+            line = ""
+        elif line:
+            line = line.rstrip("\n")
+            lines.append(line)
+        if kill_when and killed_at is None:
+            killed_at = kill_when(line or None, lines)
+            if killed_at:
+                os.killpg(process.pid, signal.SIGKILL)
+        if time.monotonic() - started > timeout:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+            raise AssertionError("ansible-playbook ran more than %d s:\n%s" % (timeout, "\n".join(lines[-80:])))
+    process.wait()
+    if killed_at:
+        # Workers of a killed controller may linger a moment; none may act after the "crash".
+        while True:
+            try:
+                os.killpg(process.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                break
+            time.sleep(0.05)
+    return Run(argv, process.returncode, "\n".join(lines), time.monotonic() - started, killed_at)
+
+
+def write_inventory(path, lab, groups, host_addresses=None):
+    """A YAML inventory for the lab: groups = {group: [node, ...]}; host_addresses = {inventory name:
+    lab node whose address it uses} for hosts that are not lab node names."""
+    source = yaml.safe_load(Path(lab.inventory_path, "hosts.yml").read_text())
+    addresses = {node.name: node.address for node in lab.nodes}
+    children = {}
+    for group, hosts in groups.items():
+        children[group] = {"hosts": {h: {"ansible_host": addresses[(host_addresses or {}).get(h, h)]} for h in hosts}
+                           if hosts else None}  # fmt: skip
+    inventory = {"all": {"vars": source["all"]["vars"], "children": children}}
+    path.mkdir(parents=True, exist_ok=True)
+    (path / "hosts.yml").write_text(yaml.safe_dump(inventory, sort_keys=False))
+    shutil.copytree(Path(lab.inventory_path, "group_vars"), path / "group_vars", dirs_exist_ok=True)
+    return path
+
+
+def prepare_nodes(lab, tmp_path):
+    """node_prep on every node (sysctl and containerd files kubeadm's own preflight checks)."""
+    playbook = tmp_path / "prepare.yml"
+    playbook.write_text(PREPARE)
+    run = run_playbook(lab, playbook, timeout=300)
+    assert run.rc == 0, run
+    return run
+
+
+def snapshot(lab, node):
+    """Everything on a node that a bootstrap changes: kubeadm's and the kubelet's files (path, size,
+    mode, content digest), the unit enablement links, every systemctl call, the node's addresses."""
+    script = (
+        "for d in %s; do [ -e \"$d\" ] && find \"$d\" -printf '%%p %%s %%m %%y\\n' "
+        "-type f -exec sha256sum {} + ; done | sort; "
+        "echo systemctl:; cat /run/lab-node/systemctl.log 2>/dev/null | grep -v ' is-\\| show\\| --version\\| status'; "
+        "echo addresses:; ip -o -4 addr show | awk '{print $2, $4}'"
+    ) % " ".join(KUBEADM_TRACES)
+    out = lab.exec(node, ["sh", "-c", script], check=True).stdout
+    return out
+
+
+def snapshots(lab):
+    return {node.name: snapshot(lab, node.name) for node in lab.nodes if lab.is_running(node.name)}
+
+
+def record_kubeadm_calls(lab):
+    """Make each node log every kubeadm call with its arguments (the node's own wrapper, nothing else)."""
+    for node in lab.nodes:
+        wrapper = lab.exec(node.name, ["cat", "/usr/local/bin/kubeadm"], check=True).stdout
+        if KUBEADM_CALLS in wrapper:
+            continue
+        logged = wrapper.replace("exec ", 'echo "$(date +%%s.%%N) $*" >> %s\nexec ' % KUBEADM_CALLS, 1)
+        assert logged != wrapper, "unexpected kubeadm wrapper on %s:\n%s" % (node.name, wrapper)
+        lab.exec(node.name, ["sh", "-c", "cat > /usr/local/bin/kubeadm.logged && chmod 755 /usr/local/bin/kubeadm.logged"
+                             " && mv /usr/local/bin/kubeadm.logged /usr/local/bin/kubeadm"], input=logged, check=True)  # fmt: skip
+
+
+def kubeadm_calls(lab, node, verb=None):
+    """The kubeadm calls logged on a node (see record_kubeadm_calls), optionally of one subcommand."""
+    path = lab.node_file(node, KUBEADM_CALLS)
+    calls = path.read_text().splitlines() if path.exists() else []
+    args = [line.split(" ", 1)[1] if " " in line else "" for line in calls]
+    return [a for a in args if verb is None or a.split(" ")[0] == verb]
+
+
+def file_digest(lab, node, path):
+    target = lab.node_file(node, path)
+    return hashlib.sha256(target.read_bytes()).hexdigest() if target.exists() else None

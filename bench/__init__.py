@@ -1,0 +1,1 @@
+"""vipadm benchmarks: the floor (the eight steps by a plain script over SSH) against the site playbook."""

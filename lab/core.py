@@ -30,6 +30,7 @@ GLOBAL_LOCK = Path("/run/vipadm-lab.lock")  # serialises the subnet check and ne
 NODE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 SIM_TOOLS = {"kubeadm": "lab.sim.kubeadm", "kubelet": "lab.sim.kubelet", "kubectl": "lab.sim.kubectl"}
 # Paths of a node that live in its own overlay: node path -> overlay name (upper dir under disk/).
+HOST_STATE_HIDDEN = ("/var/lib/etcd", "/var/lib/kubelet")
 OVERLAY_DIRS = {"/etc": "etc", "/var/lib": "varlib", "/var/log": "varlog", "/root": "root", "/usr/local/bin": "usrlocalbin"}
 BOOT_TIMEOUT = 20.0
 STOP_TIMEOUT = 10.0
@@ -434,7 +435,14 @@ class Lab:
         for wants in Path("/etc/systemd/system").glob("*.wants"):
             _opaque_dir(units / wants.name)
         (units / "kubelet.service").write_text(KUBELET_UNIT)
-        (etc / "kubernetes" / "manifests").mkdir(parents=True)  # made by the kubelet package
+        # A fresh node has no Kubernetes or etcd state, whatever the host has: the host's Debian etcd
+        # package made /var/lib/etcd, and files appearing there later (the lower layer is live) would
+        # fail kubeadm's DirAvailable--var-lib-etcd check in every node.
+        for hidden in HOST_STATE_HIDDEN:
+            if Path(hidden).exists():
+                _whiteout(disk / OVERLAY_DIRS["/var/lib"] / Path(hidden).relative_to("/var/lib"))
+        _opaque_dir(etc / "kubernetes")
+        (etc / "kubernetes" / "manifests").mkdir()  # made by the kubelet package
         root = disk / "root"
         (root / ".ssh").mkdir(mode=0o700)
         shutil.copy(self.state_dir / "keys" / "id_ed25519.pub", root / ".ssh" / "authorized_keys")

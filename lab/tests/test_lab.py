@@ -44,6 +44,12 @@ def test_nodes_have_private_hostname_files_and_processes(lab_factory):
     assert lab.node_file("cp1", private).read_text() == "secret\n"
     assert lab.exec("cp2", ["test", "-e", private], check=False).returncode == 1
     assert not Path(private).parent.exists()
+    # a fresh node has no Kubernetes or etcd state, even where the host has some (Debian's etcd
+    # package makes /var/lib/etcd): kubeadm's DirAvailable--var-lib-etcd must not see the host's
+    assert lab.exec("cp2", ["ls", "-A", "/etc/kubernetes"]).stdout.split() == ["manifests"]
+    assert lab.exec("cp2", ["ls", "-A", "/etc/kubernetes/manifests"]).stdout == ""
+    for state in ("/var/lib/etcd", "/var/lib/kubelet"):
+        assert lab.exec("cp2", ["test", "-e", state], check=False).returncode == 1, state
     # /root, /var/lib are private too
     lab.exec("cp1", ["sh", "-c", "echo x > /root/mark && mkdir -p /var/lib/etcd && touch /var/lib/etcd/mark"])
     assert lab.exec("cp2", ["ls", "/root/mark", "/var/lib/etcd/mark"], check=False).returncode != 0

@@ -2,7 +2,7 @@
 
 `lab_factory(control_planes=3, workers=0, kubernetes_version="1.32.4", time_scale=1.0)` returns a
 Lab that is up, on its own /27 slice of 198.51.100.0/24 with its own short name, and brings it
-down at the end of the test. Slices are claimed across processes (several pytest runs at once)
+down at the end of the test (`module_lab_factory`: at the end of the module). Slices are claimed across processes (several pytest runs at once)
 under /run/vipadm-lab-slices/; a claim whose process is gone is stale: its lab is torn down and
 the slice reused.
 """
@@ -119,9 +119,9 @@ def pytest_collection_modifyitems(items):
             item.add_marker(skip)
 
 
-@pytest.fixture
-def lab_factory():
-    """Factory of labs that are up; each is brought down when the test ends."""
+@contextlib.contextmanager
+def _labs():
+    """A factory of labs that are up; every lab it made is brought down when the block ends."""
     if os.geteuid() != 0:
         pytest.skip("lab tests need root (namespaces, links, mounts): run pytest as root")
     made: list[tuple[Lab, Path, Path]] = []
@@ -153,3 +153,18 @@ def lab_factory():
         claim.unlink(missing_ok=True)
     if errors:
         pytest.fail("lab teardown failed: " + "; ".join(errors))
+
+
+@pytest.fixture
+def lab_factory():
+    """Factory of labs that are up; each is brought down when the test ends."""
+    with _labs() as make:
+        yield make
+
+
+@pytest.fixture(scope="module")
+def module_lab_factory():
+    """The same, for labs shared by the tests of a module (brought down after its last test): for
+    tests that read a cluster without disturbing each other, so it is bootstrapped once."""
+    with _labs() as make:
+        yield make

@@ -3,8 +3,8 @@
 Without kubeadm: the API server (with its etcd) runs on a fourth node, and the Pods' hostAliases
 point ``kubernetes`` at it. What is checked is kube-vip's part of the field: one
 leader, the VIP on its eth0 and announced by gratuitous ARP, the move of the VIP when the leader
-node dies (within lease duration + 2 s) and when its kubelet stops (lease released), and #684: with
-credentials that may not read Leases nobody ever leads.
+node dies (within client-go's bound: lease duration + 2 × 2.2 × retry period) and when its kubelet
+stops (lease released), and #684: with credentials that may not read Leases nobody ever leads.
 """
 
 import os
@@ -157,7 +157,9 @@ def test_vip_elects_one_leader_and_moves_when_the_leader_dies(control_plane):
     stopped = time.monotonic()
     lab.stop(leader)
     new_leader, moved = wait_single_holder(lab, lab.vip, LEASE_DURATION + 10, exclude=(leader,))
-    assert moved - stopped <= LEASE_DURATION + 2
+    # client-go semantics (docs/simulator-figures.md): lease + 2 × 2.2 × retry at worst; etcd and the
+    # API server are on another node here, so no etcd election; 0.5 s: this test's polling.
+    assert moved - stopped <= LEASE_DURATION + 2 * 2.2 * RETRY_PERIOD + 0.5
     assert admin.get(LEASE)["spec"]["holderIdentity"] == new_leader
     # The observer's ARP entry still pointed at the dead node: only the gratuitous ARP updates it.
     support.wait_for(lambda: sees(lab, observer, lab.vip, new_leader), 2, what="gratuitous ARP seen")

@@ -149,7 +149,13 @@ def join_credentials(params, root, run, kubeadm_path, check_mode=False):
 # --- join --------------------------------------------------------------------------------------
 
 def join(params, root, run, kubeadm_path, node_name, check_mode=False, diff=False):
-    kubeadm.validate_join_credentials(params)
+    # In check mode on a cluster that this very run would create, no credentials exist yet
+    # (join_credentials makes none in check mode): the join is previewed without them.
+    preview = check_mode and not params.get('token')
+    if preview:
+        kubeadm.split_endpoint(params['api_endpoint'], 'api_endpoint')
+    else:
+        kubeadm.validate_join_credentials(params)
     config = kubeadm.to_yaml(kubeadm.join_document(params))
     config_path = state.host_path(root, params['config_path'])
     endpoint = params['api_endpoint']
@@ -158,7 +164,9 @@ def join(params, root, run, kubeadm_path, node_name, check_mode=False, diff=Fals
     result = {'changed': False, 'node_name': params.get('node_name') or node_name,
               'control_plane': control_plane, 'config_path': config_path}
 
-    node_state, found = state.join_state(root, endpoint, params['ca_cert_hash'], control_plane)
+    # Without a CA hash a preview cannot tell this cluster from another one: the files decide.
+    expected_hashes = None if preview and not params['ca_cert_hash'] else params['ca_cert_hash']
+    node_state, found = state.join_state(root, endpoint, expected_hashes, control_plane)
     if node_state == 'joined':
         return result
     if node_state == 'other_cluster':

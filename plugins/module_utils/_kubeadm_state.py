@@ -140,7 +140,8 @@ def join_state(root, api_endpoint, expected_hashes, control_plane):
 
     Returns (state, details): ``absent``, ``joined`` (kubelet.conf of this cluster, and for a
     control plane the etcd and kube-apiserver manifests), ``other_cluster`` (kubelet.conf of
-    another cluster), or ``partial`` (files of a join that did not finish).
+    another cluster), or ``partial`` (files of a join that did not finish). ``expected_hashes``
+    None skips the cluster identity check (nothing to compare with).
     """
     if not exists(root, KUBELET_CONF):
         owned = KUBEADM_MANIFESTS + ('/etc/kubernetes/pki/ca.key', ADMIN_CONF) if control_plane else ()
@@ -152,7 +153,9 @@ def join_state(root, api_endpoint, expected_hashes, control_plane):
     kubelet = kubeconfig_cluster(read_text(root, KUBELET_CONF), root)
     hashes = hashes_of(kubelet['ca_pem']) or hashes_of(read_text(root, CA_CERT))
     details = {'server': kubelet['server'], 'ca_cert_hashes': hashes}
-    if hashes:
+    if expected_hashes is None:
+        pass  # a check-mode preview without credentials: the cluster's identity is unknown, the files decide
+    elif hashes:
         if not set(hashes) & set(expected_hashes):
             return 'other_cluster', details
     elif kubelet['server'] != server_url(api_endpoint):

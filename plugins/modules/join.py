@@ -28,7 +28,13 @@ author:
 attributes:
   check_mode:
     support: full
-    description: Reports whether the node would join; writes and runs nothing.
+    description:
+      - Reports whether the node would join; writes and runs nothing.
+      - In check mode O(token), O(ca_cert_hash) and O(certificate_key) may be empty (what
+        M(vipadm.kubeadm.join_credentials) returns in check mode, or nothing before the cluster exists);
+        the join is then previewed from the node's files alone.
+      - Without a CA hash the preview cannot tell this cluster from another one, so a node joined to any
+        cluster is reported unchanged; the real run checks the hash.
   diff_mode:
     support: full
     description: Shows the configuration file with the token and the certificate key hidden.

@@ -70,8 +70,8 @@ options:
     default: 0
   sleep:
     description:
-      - Seconds between probes.
-    type: int
+      - Seconds between probes; fractions allowed (for example V(0.2) to time a failover closely).
+    type: float
     default: 2
 seealso:
   - module: ansible.builtin.wait_for
@@ -131,7 +131,7 @@ def argument_spec():
         path=dict(type='str', default='/livez'),
         timeout=dict(type='int', default=300),
         delay=dict(type='int', default=0),
-        sleep=dict(type='int', default=2),
+        sleep=dict(type='float', default=2),
     )
 
 

@@ -41,6 +41,13 @@ def test_timeout_fails_with_stage_and_reason(ca, tmp_path, capsys):
                     r'connection refused' % port, result['msg']), result['msg']
 
 
+def test_fractional_sleep_probes_more_often(ca, tmp_path, capsys):
+    port = free_port()
+    result, _ = h.run_module(module, {'address': LOOPBACK, 'port': port, 'ca_pem': ca[0], 'timeout': 1,
+                                      'sleep': 0.2}, [], tmp_path, capsys)
+    assert result['failed'] is True and result['attempts'] >= 4, result
+
+
 def test_http_status_in_failure(ca, tmp_path, capsys):
     with Server(*ca[1], statuses=(500,)) as server:
         result, _ = h.run_module(module, {'address': LOOPBACK, 'port': server.port, 'ca_pem': ca[0],

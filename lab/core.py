@@ -472,15 +472,18 @@ class Lab:
 
     def _node_up(self, plan: NodePlan) -> None:
         self._prepare_disk(plan)
-        _run(["ip", "netns", "add", plan.netns])
-        _run(["ip", "link", "add", plan.veth, "type", "veth", "peer", "name", "eth0", "netns", plan.netns])
-        _run(["ip", "link", "set", plan.veth, "master", self.plan.bridge, "up"])
-        self._configure_node_network(plan)
+        self._network_namespace_up(plan)
         self._power_on(plan)
 
-    def _configure_node_network(self, plan: NodePlan) -> None:
-        """The node's network as it boots: lo, and eth0 with only the node's address and the default route."""
+    def _network_namespace_up(self, plan: NodePlan) -> None:
+        """A new network namespace with the node's boot network: lo, and eth0 (its port on the lab
+        bridge) with only the node's address and a default route via the controller."""
         ns = ["ip", "-n", plan.netns]
+        _run(["ip", "netns", "add", plan.netns])
+        _run(["ip", "link", "add", plan.veth, "type", "veth", "peer", "name", "eth0", "netns", plan.netns])
+        _run(["ip", "link", "set", plan.veth, "master", self.plan.bridge])
+        if not (self._node_dir(plan.node) / "isolated").exists():
+            _run(["ip", "link", "set", plan.veth, "up"])
         _run([*ns, "link", "set", "lo", "up"])
         _run([*ns, "link", "set", "eth0", "address", plan.mac, "up"])
         _run([*ns, "addr", "add", f"{plan.node.address}/{self.plan.prefixlen}", "dev", "eth0"])
@@ -488,22 +491,11 @@ class Lab:
         # leads nowhere beyond the controller.
         _run([*ns, "route", "add", "default", "via", self.controller_address])
 
-    def _reset_node_network(self, plan: NodePlan) -> None:
-        """What a reboot does to a machine's network: run-time state is gone. Addresses added while it
-        ran (a VIP left by a killed kube-vip), links it created, routes and neighbours are dropped, and
-        the boot configuration is applied again."""
-        ns = ["ip", "-n", plan.netns]
-        links = json.loads(_run([*ns, "-j", "link", "show"]).stdout or "[]")
-        for link in links:
-            if link.get("ifname") not in ("lo", "eth0"):
-                _run([*ns, "link", "del", link["ifname"]], check=False)  # e.g. a dummy or a VLAN
-        _run([*ns, "link", "set", "eth0", "down"])
-        _run([*ns, "link", "set", "lo", "down"])
-        for device in ("eth0", "lo"):
-            _run([*ns, "addr", "flush", "dev", device])
-        _run([*ns, "route", "flush", "table", "main"])
-        _run([*ns, "neigh", "flush", "all"])
-        self._configure_node_network(plan)
+    def _network_namespace_down(self, plan: NodePlan) -> None:
+        if Path("/sys/class/net", plan.veth).exists():
+            _run(["ip", "link", "del", plan.veth])
+        if Path("/run/netns", plan.netns).exists():
+            _run(["ip", "netns", "del", plan.netns])
 
     def _power_on(self, plan: NodePlan) -> None:
         node_dir = self._node_dir(plan.node)
@@ -595,9 +587,11 @@ class Lab:
         plan = self.plan.node(str(node))
         if self.is_running(plan.node):
             return
-        self._reset_node_network(plan)
-        if not (self._node_dir(plan.node) / "isolated").exists():
-            _run(["ip", "link", "set", plan.veth, "up"])
+        # A reboot starts from a clean network stack: run-time addresses (a VIP a killed kube-vip
+        # left), links, routes, neighbours, sysctls and firewall rules are gone. A new namespace
+        # is exactly that; PID 1 then applies the node's /etc/sysctl.d as systemd-sysctl does.
+        self._network_namespace_down(plan)
+        self._network_namespace_up(plan)
         self._power_on(plan)
         if not (self._node_dir(plan.node) / "isolated").exists():
             self._wait_ssh([plan.node])
@@ -685,10 +679,7 @@ class Lab:
 
     def _node_down(self, plan: NodePlan) -> None:
         self._kill_node(plan)
-        if Path("/sys/class/net", plan.veth).exists():
-            _run(["ip", "link", "del", plan.veth])
-        if Path("/run/netns", plan.netns).exists():
-            _run(["ip", "netns", "del", plan.netns])
+        self._network_namespace_down(plan)
 
     def _close_ssh_masters(self) -> None:
         cp = self.state_dir / "cp"

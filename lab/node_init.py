@@ -5,13 +5,14 @@ Started by the controller as
         /usr/bin/python3 -I -S node_init.py <node dir>/boot.json
 so it runs in the node's network namespace and in a fresh mount, UTS and PID namespace. It builds
 the node's private file system (overlays on /etc, /var/lib, /var/log, /root, /usr/local/bin,
-tmpfs /run, own /proc and /sys), sets the hostname, starts sshd and the enabled units (through the
-systemctl stand-in), then reaps orphans like an init. SIGTERM or SIGKILL ends the node: the kernel
+tmpfs /run, own /proc and /sys), sets the hostname, applies /etc/sysctl.d for the keys of its own
+network stack, starts sshd and the enabled units (through the systemctl stand-in), then reaps orphans like an init. SIGTERM or SIGKILL ends the node: the kernel
 kills every process of the PID namespace with it. Standard library only; runs with Debian's python3.
 """
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -65,6 +66,57 @@ def build_filesystem(boot):
         f.write(boot["name"] + "\n")
 
 
+SYSCTL_DIRS = ("/etc/sysctl.d", "/run/sysctl.d", "/usr/local/lib/sysctl.d", "/usr/lib/sysctl.d", "/lib/sysctl.d")
+# Keys that belong to the node's network namespace. Every other key is kernel-wide: writing it from
+# a node would change the host, so it is skipped (and logged).
+PER_NODE_SYSCTL = re.compile(r"net\.ipv4\.(ip_forward|ip_nonlocal_bind|conf\.[^.]+\.[a-z0-9_]+)"
+                             r"|net\.ipv6\.(ip_nonlocal_bind|conf\.[^.]+\.[a-z0-9_]+)")
+
+
+def sysctl_settings():
+    """(key, value, ignore_errors) from the sysctl.d files, in systemd-sysctl's order: files sorted by
+    name, a file in an earlier directory masking a same-named one in a later directory."""
+    files = {}
+    for directory in SYSCTL_DIRS:
+        try:
+            names = os.listdir(directory)
+        except OSError:
+            continue
+        for name in names:
+            if name.endswith(".conf"):
+                files.setdefault(name, os.path.join(directory, name))
+    settings = []
+    for name in sorted(files):
+        try:
+            with open(files[name]) as f:
+                lines = f.read().splitlines()
+        except OSError:
+            continue
+        for line in lines:
+            line = line.strip()
+            if not line or line[0] in "#;" or "=" not in line:
+                continue
+            key, value = (part.strip() for part in line.split("=", 1))
+            ignore = key.startswith("-")
+            settings.append((key.lstrip("-").replace("/", "."), value, ignore))
+    return settings
+
+
+def apply_sysctls(log_path):
+    """systemd-sysctl at boot, for the keys of the node's own network stack."""
+    with open(log_path, "a") as log:
+        for key, value, _ in sysctl_settings():
+            if not PER_NODE_SYSCTL.fullmatch(key):
+                log.write(f"skipped {key} (not per node)\n")
+                continue
+            try:
+                with open("/proc/sys/" + key.replace(".", "/"), "w") as f:
+                    f.write(value + "\n")
+                log.write(f"applied {key} = {value}\n")
+            except OSError as exc:
+                log.write(f"failed {key} = {value}: {exc.strerror}\n")
+
+
 def start_sshd(log_path):
     return subprocess.Popen(
         ["/usr/sbin/sshd", "-D", "-f", "/etc/ssh/sshd_config", "-E", log_path],
@@ -90,6 +142,7 @@ def main():
     env = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8", "HOME": "/root"}
     os.environ.clear()
     os.environ.update(env)
+    apply_sysctls(f"{boot['node_dir']}/log/sysctl.log")
     sshd_log = f"{boot['node_dir']}/log/sshd.log"
     sshd = start_sshd(sshd_log)
     # Start the units the node has enabled (as systemd does at boot); the stand-in records them.

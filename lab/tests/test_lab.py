@@ -209,8 +209,11 @@ def test_stop_start_isolate_rejoin(lab_factory):
         time.sleep(0.02)
     # Run-time network state, as a kube-vip killed with its node leaves it: a VIP, a link, a route.
     boot_network = lab.exec("cp1", ["sh", "-c", "ip -o -4 addr; ip route"]).stdout
-    lab.exec("cp1", ["sh", "-ec", f"ip addr add {lab.vip}/32 dev eth0; ip link add lab-extra type veth peer name lab-extra-peer; "
-                     "ip route add 203.0.113.0/24 via " + lab.controller_address])
+    lab.exec("cp1", ["sh", "-ec", f"ip addr add {lab.vip}/32 dev eth0; ip link add lab-extra type veth peer name "
+                     f"lab-extra-peer; ip route add 203.0.113.0/24 via {lab.controller_address}; "
+                     "sysctl -qw net.ipv4.ip_forward=1 net.ipv4.conf.eth0.rp_filter=2"])
+    # persisted for the next boot (as node_prep does): applied at boot like systemd-sysctl
+    lab.exec("cp1", ["sh", "-c", "echo 'net.ipv4.conf.all.rp_filter = 1' > /etc/sysctl.d/50-lab-test.conf"])
     init_pid = lab.status()[0]["pid"]
     init_started = _start_time(init_pid)
     lab.stop("cp1")
@@ -229,6 +232,9 @@ def test_stop_start_isolate_rejoin(lab_factory):
     assert lab.exec("cp1", ["sh", "-c", "ip -o -4 addr; ip route"]).stdout == boot_network
     assert lab.nodes[0].address in boot_network and lab.vip not in boot_network
     assert "lab-extra" not in lab.exec("cp1", ["ip", "-o", "link"]).stdout
+    sysctls = lab.exec("cp1", ["sysctl", "-n", "net.ipv4.ip_forward", "net.ipv4.conf.eth0.rp_filter",
+                               "net.ipv4.conf.all.rp_filter"]).stdout.split()
+    assert sysctls == ["0", "0", "1"]  # run-time values gone, the persisted one applied
     assert ssh(lab, "cp1", "hostname", 10, "-o", "ControlPath=none").stdout.strip() == "cp1"
     # isolate: the node runs on but nobody reaches it, and it reaches nobody
     lab.isolate("cp2")

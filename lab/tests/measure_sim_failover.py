@@ -26,8 +26,7 @@ def main(runs):
         started = time.monotonic()
         init = bootstrap.init_first(lab, "/etc/kubernetes/super-admin.conf")
         assert init.returncode == 0, init.stdout + init.stderr
-        bootstrap.sh(lab, lab.nodes[0], "sed -i 's#/etc/kubernetes/super-admin.conf#/etc/kubernetes/admin.conf#' "
-                                        + bootstrap.MANIFEST)
+        bootstrap.switch_kube_vip_to_admin_conf(lab, lab.nodes[0])
         for node in lab.nodes[1:]:
             bootstrap.join_control_plane(lab, node)
             bootstrap.write(lab, node, bootstrap.MANIFEST, bootstrap.kube_vip_manifest(lab.vip, "/etc/kubernetes/admin.conf"))
@@ -46,10 +45,7 @@ def main(runs):
             api_times.append(time.monotonic() - stopped)
             print(f"run {run + 1}: {leader} -> {bootstrap.vip_holders(lab)[0]}: VIP {vip_times[-1]:.2f} s, "
                   f"API {api_times[-1]:.2f} s", flush=True)
-            lab.start(leader)
-            # A reboot loses runtime addresses; the lab's power-on keeps the network namespace, so the
-            # VIP that the killed kube-vip never removed is dropped here.
-            bootstrap.sh(lab, leader, f"ip addr del {lab.vip}/32 dev eth0 2>/dev/null || true")
+            lab.start(leader)  # a reboot: the VIP the killed kube-vip never removed is gone
             # Back to three healthy members before the next run (etcd quorum, kube-vip follower).
             support.wait_for(lambda: bootstrap.sh(lab, leader, f"{bootstrap.ETCDCTL} endpoint health --cluster",
                                                   check=False).returncode == 0, 120, interval=0.5,

@@ -11,6 +11,8 @@ import queue
 import re
 import shutil
 import signal
+import socket
+import ssl
 import subprocess
 import threading
 import time
@@ -165,6 +167,93 @@ def kubeadm_calls(lab, node, verb=None):
     return [a for a in args if verb is None or a.split(" ")[0] == verb]
 
 
+def kubeadm_inits(lab, node):
+    """The full `kubeadm init` runs logged on a node (not `init phase ...`, which join_credentials uses)."""
+    return [c for c in kubeadm_calls(lab, node, "init") if not c.startswith("init phase")]
+
+
 def file_digest(lab, node, path):
     target = lab.node_file(node, path)
     return hashlib.sha256(target.read_bytes()).hexdigest() if target.exists() else None
+
+
+ETCDCTL = ("ETCDCTL_API=3 etcdctl --endpoints=https://127.0.0.1:2379 --cacert=/etc/kubernetes/pki/etcd/ca.crt "
+           "--cert=/etc/kubernetes/pki/etcd/healthcheck-client.crt --key=/etc/kubernetes/pki/etcd/healthcheck-client.key")
+
+
+class ApiClient:
+    """A real TLS client of the API server: the cluster CA and the admin client certificate of admin.conf."""
+
+    def __init__(self, lab, node, tmp_path):
+        from lab.sim import kubeconfig  # the lab's kubeconfig reader (client certificate, CA)
+
+        creds = kubeconfig.load_credentials(str(lab.node_file(node, "/etc/kubernetes/admin.conf")))
+        cert, key = tmp_path / "admin.crt", tmp_path / "admin.key"
+        cert.write_bytes(creds.cert_pem)
+        key.write_bytes(creds.key_pem)
+        key.chmod(0o600)
+        self.context = ssl.create_default_context(cadata=creds.ca_pem.decode())
+        self.context.load_cert_chain(str(cert), str(key))
+
+    def get(self, address, path, port=6443, timeout=1.0):
+        """(status, parsed JSON body or raw bytes)."""
+        with socket.create_connection((address, port), timeout=timeout) as raw:
+            with self.context.wrap_socket(raw, server_hostname=address) as tls:
+                tls.sendall(("GET %s HTTP/1.1\r\nHost: %s:%d\r\nAccept: application/json\r\nConnection: close\r\n\r\n"
+                             % (path, address, port)).encode())  # fmt: skip
+                data = b""
+                while True:
+                    chunk = tls.recv(65536)
+                    if not chunk:
+                        break
+                    data += chunk
+        head, _, body = data.partition(b"\r\n\r\n")
+        if b"transfer-encoding: chunked" in head.lower():
+            body = _dechunk(body)
+        return int(head.split()[1]), (json.loads(body) if body.startswith(b"{") else body)
+
+
+def _dechunk(body):
+    out = b""
+    while body:
+        size_text, _, rest = body.partition(b"\r\n")
+        size = int(size_text.split(b";")[0], 16)
+        if size == 0:
+            break
+        out += rest[:size]
+        body = rest[size + 2:]
+    return out
+
+
+def vip_holders(lab):
+    return [node.name for node in lab.nodes if lab.is_running(node.name)
+            and " %s/" % lab.vip in lab.exec(node.name, ["ip", "-o", "-4", "addr", "show", "dev", "eth0"]).stdout]
+
+
+def wait_for(predicate, timeout, interval=0.1, what="condition"):
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if predicate():
+                return
+        except (OSError, ValueError, ssl.SSLError):
+            pass
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out after %.0f s waiting for %s" % (timeout, what))
+        time.sleep(interval)
+
+
+def assert_healthy_ha(lab, tmp_path, control_planes=("cp1", "cp2", "cp3"), workers=("worker1",), max_inits=1):
+    """Every control plane an etcd member, every node registered and the API answering through the VIP
+    (checked by a client of our own, not by the playbook), one VIP holder, one kubeadm init in the
+    whole history of the lab (see record_kubeadm_calls), or max_inits when an init was cut short."""
+    client = ApiClient(lab, control_planes[0], tmp_path)
+    wait_for(lambda: client.get(lab.vip, "/readyz")[0] == 200, 60, what="the API through the VIP")
+    status, nodes = client.get(lab.vip, "/api/v1/nodes")
+    assert status == 200, nodes
+    assert sorted(item["metadata"]["name"] for item in nodes["items"]) == sorted(list(control_planes) + list(workers))
+    members = json.loads(lab.exec(control_planes[0], ["sh", "-c", ETCDCTL + " member list -w json"], check=True).stdout)
+    assert sorted(m.get("name") for m in members["members"]) == sorted(control_planes), members
+    assert len(vip_holders(lab)) == 1, vip_holders(lab)
+    inits = {node.name: kubeadm_inits(lab, node.name) for node in lab.nodes}
+    assert 1 <= sum(len(calls) for calls in inits.values()) <= max_inits, "kubeadm init ran too often: %s" % inits

@@ -32,6 +32,7 @@ ADMIN = "/etc/kubernetes/admin.conf"
 CA = "/etc/kubernetes/pki/ca.crt"
 WAIT_TIMEOUT = 300  # control_plane_vip_timeout
 POLL = 0.2  # seconds between probes: the floor polls often; each probe is one curl inside the node
+CREDENTIAL_TRIES = 100  # x POLL + kubeadm's own time: well beyond a kube-vip leader change
 JOIN_COMMAND = re.compile(r"kubeadm join \S+ --token \S+ --discovery-token-ca-cert-hash \S+")
 CERTIFICATE_KEY = re.compile(r"^[0-9a-f]{64}$")
 
@@ -79,8 +80,11 @@ def fresh_credentials(shell, init_node, control_plane):
     """A new token (and certificate key for a control plane) made on the init node right before a join."""
     script = f"kubeadm token create --kubeconfig {ADMIN} --ttl {TOKEN_TTL} --print-join-command"
     if control_plane:
-        script += f"; kubeadm init phase upload-certs --upload-certs --kubeconfig {ADMIN}"
-    out = shell.run(init_node, script)
+        script += f" && kubeadm init phase upload-certs --upload-certs --kubeconfig {ADMIN}"
+    # kubeadm talks to the API through the VIP (admin.conf), which is gone for a moment whenever a
+    # leading kube-vip restarts (step 8 on the init node): retry, as a careful admin's script would.
+    out = shell.run(init_node, f"for i in $(seq {CREDENTIAL_TRIES}); do if out=$({script} 2>&1); then "
+                               f'echo "$out"; exit 0; fi; sleep {POLL}; done; echo "$out"; exit 1')
     command = JOIN_COMMAND.search(out)
     if not command:
         raise FloorError(f"{init_node}: no join command in {out!r}")

@@ -18,6 +18,7 @@ import os
 import platform
 import re
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -262,8 +263,15 @@ def parse_args(argv):
     return args
 
 
+def _stop(signum, _frame):
+    """SIGTERM/SIGHUP end the run like Ctrl-C: the lab that is up goes down, its slices are released."""
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 def main(argv=None):
     args = parse_args(argv)
+    for signum in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
+        signal.signal(signum, _stop)  # SIGINT too: a background job starts with it ignored
     if os.geteuid() != 0:
         sys.exit("bench: the lab needs root (namespaces, links, mounts): run as root")
     out = Path(args.out)

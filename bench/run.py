@@ -39,7 +39,8 @@ VENV_BIN = REPO / ".venv" / "bin"
 PREPARE = REPO / "molecule" / "default" / "prepare.yml"
 SITE = REPO / "playbooks" / "site.yml"
 RECAP = re.compile(r"^(\S+)\s+: ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)
-LAB_NAME = "bench"
+# Unique per benchmark process (lab names are global: bridge and namespaces), at most 10 characters.
+LAB_NAME = f"bench{os.getpid() % 100000}"
 
 
 class BenchError(RuntimeError):
@@ -81,9 +82,10 @@ class BenchLab:
     def __enter__(self):
         self.claim = slices.claim(self.control_planes, self.workers, LAB_NAME, self.state_dir)
         try:
-            self.lab = Lab(name=LAB_NAME, state_dir=self.state_dir, subnet=self.claim.subnet,
-                           control_planes=self.control_planes, workers=self.workers)
-            self.lab.up()
+            lab = Lab(name=LAB_NAME, state_dir=self.state_dir, subnet=self.claim.subnet,
+                      control_planes=self.control_planes, workers=self.workers)
+            lab.up()  # on failure, up() takes down what it made; never down() a lab we did not make
+            self.lab = lab
             playbook(self.lab, PREPARE, self.state_dir / "prepare.log")
         except BaseException:
             self.__exit__(None, None, None)

@@ -93,6 +93,11 @@ class Etcd:
         self._local = threading.local()
         self._preferred = 0
 
+    def set_endpoints(self, endpoints):
+        """Replace the endpoints (clientv3's SetEndpoints, e.g. after a Sync from the member list)."""
+        self.endpoints = list(endpoints)
+        self._preferred = 0
+
     # -- transport -------------------------------------------------------------------------
 
     def _conn(self, endpoint):

@@ -34,6 +34,9 @@ class RefusingEtcd:
         self.new_endpoint_down = new_endpoint_down
         self.calls = []
 
+    def set_endpoints(self, endpoints):
+        self.endpoints = list(endpoints)
+
     def member_list(self, endpoint=None):
         return [dict(m) for m in self.members]
 
@@ -121,3 +124,18 @@ def test_a_member_already_announced_by_an_earlier_attempt_is_not_added_again():
     assert not [c for c in etcd.calls if c[0] == "add"]
     assert written == [[("cp1", CP1_PEER), ("cp3", CP3_PEER)]]
     assert etcd.members[-1]["is_learner"] is False
+
+
+def test_check_etcd_dials_the_members_not_the_control_plane_nodes():
+    # cp2 was reset: its Node (still labelled control-plane) remains, its member is gone; cp4 is a
+    # learner still catching up. clientv3's Sync keeps the started voting members' client URLs only.
+    etcd = RefusingEtcd()
+    etcd.endpoints = [CP1_CLIENT, "https://198.51.100.12:2379"]  # from the control-plane Nodes
+    etcd.members = [{"id": 1, "name": "cp1", "peer_urls": [CP1_PEER], "client_urls": [CP1_CLIENT],
+                     "is_learner": False},
+                    {"id": 4, "name": "cp4", "peer_urls": ["https://198.51.100.14:2380"],
+                     "client_urls": ["https://198.51.100.14:2379"], "is_learner": True},
+                    {"id": 5, "name": "", "peer_urls": ["https://198.51.100.15:2380"], "client_urls": [],
+                     "is_learner": False}]
+    join_cmd.sync_endpoints(etcd)
+    assert etcd.endpoints == [CP1_CLIENT]

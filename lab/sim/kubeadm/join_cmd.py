@@ -179,6 +179,17 @@ def etcd_endpoints(rt, admin_client):
     return urls
 
 
+def sync_endpoints(etcd):
+    """clientv3's ``Sync()``, which kubeadm's NewFromCluster calls: the endpoints become the client URLs
+    of the started voting members (a Node left by ``kubeadm reset`` is no member and is not dialled)."""
+    urls = []
+    for member in etcd.member_list():
+        if member.get("name") and not member.get("is_learner"):
+            urls += [u for u in member.get("client_urls") or [] if u not in urls]
+    if urls:
+        etcd.set_endpoints(urls)
+
+
 def etcd_client(rt, store, endpoints):
     return etcd_mod.Etcd(endpoints, ca_file=store.file("etcd/ca.crt"),
                          cert_file=store.file("apiserver-etcd-client.crt"),
@@ -242,7 +253,7 @@ def add_etcd_member(rt, etcd, node_name, address, learner, api_timeout, write_ma
     rt.say('[etcd] Creating static Pod manifest for "etcd"')
     write_manifest(initial)
     if client_url not in etcd.endpoints:
-        etcd.endpoints.append(client_url)
+        etcd.set_endpoints(etcd.endpoints + [client_url])
 
     if learner:
         member_id = next(m["id"] for m in members if (m.get("peer_urls") or [None])[0] == peer_url)
@@ -378,7 +389,11 @@ def run_join(rt, argv):
             if not endpoints:
                 raise KubeadmError("etcd cluster is not healthy: no control plane node with an etcd member was found")
             etcd = etcd_client(rt, store, endpoints)
-            unhealthy = [e for e in endpoints if not etcd.health(e)]
+            try:
+                sync_endpoints(etcd)
+            except etcd_mod.EtcdError as exc:
+                raise KubeadmError(f"etcd cluster is not healthy: {exc}") from None
+            unhealthy = [e for e in etcd.endpoints if not etcd.health(e)]
             if unhealthy:
                 raise KubeadmError(f"etcd cluster is not healthy: failed to dial endpoint {unhealthy[0]} "
                                    "with maintenance client: context deadline exceeded")

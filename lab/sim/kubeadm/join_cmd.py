@@ -391,8 +391,8 @@ def run_join(rt, argv):
             etcd = etcd_client(rt, store, endpoints)
             try:
                 sync_endpoints(etcd)
-            except etcd_mod.EtcdError as exc:
-                raise KubeadmError(f"etcd cluster is not healthy: {exc}") from None
+            except etcd_mod.EtcdError as exc:  # NewFromCluster fails before any health check
+                raise KubeadmError(f"error syncing endpoints with etcd: {exc}") from None
             unhealthy = [e for e in etcd.endpoints if not etcd.health(e)]
             if unhealthy:
                 raise KubeadmError(f"etcd cluster is not healthy: failed to dial endpoint {unhealthy[0]} "

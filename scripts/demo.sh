@@ -8,7 +8,11 @@ export PATH="$PWD/.venv/bin:$PATH" ANSIBLE_CONFIG="$PWD/ansible.cfg"
 state="${VIPADM_LAB_DIR:-$PWD/.lab}"
 
 if [ ! -f "$state/inventory/hosts.yml" ]; then
-  python -m lab --state-dir "$state" up --control-planes 3 --workers 1
+  # VIPADM_LAB_SUBNET: another slice of 198.51.100.0/24 when test labs hold part of it.
+  python -m lab --state-dir "$state" up --control-planes 3 --workers 1 \
+    ${VIPADM_LAB_SUBNET:+--subnet "$VIPADM_LAB_SUBNET" --name demo}
+  # The lab's nodes come with kubeadm (the simulator); node_prep does what bare metal needs first.
+  ansible-playbook -i "$state/inventory" molecule/default/prepare.yml
 fi
 start=$(date +%s)
 ansible-playbook -i "$state/inventory" playbooks/site.yml

@@ -124,9 +124,8 @@ def machine():
     }
 
 
-def measure(args, workdir):
-    """All runs; returns the list of samples (failures recorded, not raised)."""
-    samples = []
+def measure(args, workdir, samples):
+    """All runs, appended to samples (failures recorded, not raised; an interrupt keeps what was measured)."""
 
     def record(**sample):
         sample.update(load=os.getloadavg()[0], at=datetime.datetime.now(datetime.timezone.utc).isoformat())
@@ -161,7 +160,6 @@ def measure(args, workdir):
                 except Exception as exc:  # pylint: disable=broad-except
                     traceback.print_exc()
                     record(**base, seconds=None, error=str(exc).splitlines()[0][:300])
-    return samples
 
 
 def summarize(samples):
@@ -283,7 +281,12 @@ def main(argv=None):
     print(f"bench: {command.strip()}; logs in {workdir}", flush=True)
     started = time.monotonic()
     about = machine()
-    samples = measure(args, workdir)
+    samples = []
+    try:
+        measure(args, workdir, samples)
+    except KeyboardInterrupt as exc:
+        about["interrupted"] = str(exc) or "interrupted"
+        print(f"bench: interrupted ({about['interrupted']}); writing what was measured", flush=True)
     about["load_at_end"] = os.getloadavg()
     summary = summarize(samples)
     report = {"command": command.strip(), "machine": about, "minutes": (time.monotonic() - started) / 60,

@@ -17,6 +17,7 @@ from pathlib import Path
 SLICE_DIR = Path("/run/vipadm-lab-slices")
 LAB_NET = ipaddress.IPv4Network("198.51.100.0/24")
 SLICE_PREFIX = 27
+MOLECULE_SLICE = 7  # molecule/default/create.yml always claims slice 7 and waits while it is held
 FIRST_NODE_HOST = 11  # the lab puts nodes from the 11th host on; the VIP is the last usable address
 
 
@@ -81,10 +82,12 @@ def claim(control_planes, workers, name, state_dir, wait=600.0):
         with open(SLICE_DIR / ".lock", "a", encoding="ascii") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             routes = _routes()
-            # Highest slices first: the fixture takes the lowest free one, Molecule takes slice 7.
+            # Highest slices first (the fixture takes the lowest free one), never Molecule's fixed slice.
             for subnet in sorted(LAB_NET.subnets(new_prefix=prefix), reverse=True):
                 indices = [(int(s.network_address) - int(LAB_NET.network_address)) >> (32 - SLICE_PREFIX)
                            for s in subnet.subnets(new_prefix=SLICE_PREFIX)]
+                if MOLECULE_SLICE in indices:
+                    continue
                 if any(_held(SLICE_DIR / f"slice{i}.json") for i in indices) or any(subnet.overlaps(r) for r in routes):
                     continue
                 me = {"pid": os.getpid(), "start_time": _start_time(os.getpid()), "name": name,

@@ -32,7 +32,10 @@ options:
       - Interface for the ARP probe; the default-route interface when empty.
     type: str
   probe_arp:
-    description: Send ARP requests for the VIP (needs C(arping) from iputils; skipped with a warning without it).
+    description:
+      - Send ARP requests for the VIP (needs C(arping) from iputils; skipped with a warning without it).
+      - Only on a node without kubeadm files and when the TCP probe found nothing, the only case in which
+        M(vipadm.kubeadm.preflight) decides anything from it; that saves the probe's wait (about 2 s) on re-runs.
     type: bool
     default: false
   timeout:
@@ -80,6 +83,12 @@ default_interface:
   returned: always
   type: str
   sample: eth0
+kubelet_enabled:
+  description: Whether the kubelet service is enabled (a C(kubelet.service) link in a C(*.wants) directory of
+    C(/etc/systemd/system)), so that the bootstrap enables it only when needed.
+  returned: always
+  type: bool
+  sample: true
 kubeadm_path:
   description: Path of kubeadm, null when it is not installed.
   returned: always
@@ -106,6 +115,7 @@ vip_arp_answers:
 """
 
 import errno
+import glob
 import json
 import os
 import socket
@@ -171,11 +181,14 @@ def main():
         cluster_state=_preflight.classify_state(present),
         vip_tcp_answers=False,
         vip_arp_answers=None,
+        kubelet_enabled=bool(glob.glob("/etc/systemd/system/*.wants/kubelet.service")),
     )
     vip = params["vip"]
     if vip and _preflight.parse_address(vip) is not None:
         result["vip_tcp_answers"] = _tcp_answers(vip, params["port"], params["timeout"])
-        if params["probe_arp"]:
+        # ARP only decides anything when every node is bare and TCP found nobody (module_utils/_preflight):
+        # skip its 2 s wait on a node that already has a cluster, and when TCP already answered.
+        if params["probe_arp"] and not result["vip_tcp_answers"] and result["cluster_state"] == _preflight.STATE_NONE:
             iface = params["interface"] or default_iface
             if iface in interfaces:
                 result["vip_arp_answers"] = _arp_answers(module, vip, iface, params["timeout"])

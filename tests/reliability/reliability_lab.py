@@ -48,8 +48,12 @@ class Run:
     def plays(self):
         return re.findall(r"^PLAY \[(.*?)\] \*", self.output, re.M)
 
+    def errors(self):
+        return [line for line in self.output.splitlines() if line.startswith(("[ERROR]", "fatal:")) or "UNREACHABLE" in line]
+
     def __repr__(self):
-        return "Run(rc=%s, %.1f s, killed_at=%r)\n%s" % (self.rc, self.elapsed, self.killed_at, self.output[-6000:])
+        return "Run(rc=%s, %.1f s, killed_at=%r)\nerrors:\n%s\nend of the output:\n%s" % (
+            self.rc, self.elapsed, self.killed_at, "\n".join(e[:600] for e in self.errors()), self.output[-4000:])
 
 
 def ansible_env():

@@ -32,6 +32,7 @@ ADMIN = "/etc/kubernetes/admin.conf"
 CA = "/etc/kubernetes/pki/ca.crt"
 WAIT_TIMEOUT = 300  # control_plane_vip_timeout
 POLL = 0.2  # seconds between probes: the floor polls often; each probe is one curl inside the node
+ENABLE_KUBELET = "systemctl is-enabled kubelet >/dev/null 2>&1 || systemctl enable kubelet"
 CREDENTIAL_TRIES = 100  # x POLL + kubeadm's own time: well beyond a kube-vip leader change
 JOIN_COMMAND = re.compile(r"kubeadm join \S+ --token \S+ --discovery-token-ca-cert-hash \S+")
 CERTIFICATE_KEY = re.compile(r"^[0-9a-f]{64}$")
@@ -97,6 +98,7 @@ def fresh_credentials(shell, init_node, control_plane):
 
 
 def join_worker(shell, init_node, node, vip):
+    shell.run(node, ENABLE_KUBELET)
     wait_for_vip(shell, node, vip, insecure=True)
     shell.run(node, fresh_credentials(shell, init_node, control_plane=False))
 
@@ -132,12 +134,15 @@ def bootstrap(lab, parallel=20):
         last = now
 
     # Steps 1-6: kube-vip on super-admin.conf, kubeadm init with the VIP as endpoint, the VIP answers.
+    # Every node gets its kubelet enabled first, as site.yml does (kubeadm starts it, never enables it).
+    shell.run(init_node, ENABLE_KUBELET)
     shell.write(init_node, MANIFEST, kube_vip_manifest(vip, SUPER_ADMIN))
     shell.run(init_node, f"kubeadm init --control-plane-endpoint {vip}:{PORT} --upload-certs")
     wait_for_vip(shell, init_node, vip)
     mark("init (steps 1-6)")
     # Step 7: one control plane at a time, fresh credentials right before each join.
     for node in joining:
+        shell.run(node, ENABLE_KUBELET)
         wait_for_vip(shell, node, vip, insecure=True)
         shell.run(node, fresh_credentials(shell, init_node, control_plane=True))
         wait_for_vip(shell, node, vip)

@@ -7,24 +7,32 @@ and must get past it; a last run must end with a healthy HA control plane and no
 twice. Steps 1, 2+6, 7 and 8 are Ansible tasks, so their kill point is the task's result line; steps
 3-5 happen inside `kubeadm init` on the node, so their kill point is what the node shows (3: the kubelet
 runs with the control plane manifests; 4: the VIP is on cp1; 5: the API answers through the VIP).
-Cost: about 3 min.
+One more kill point sits inside step 7: right after cp2's join credentials were made on a fast clock;
+the token and the certificate key then expire before the next run, which must make fresh ones.
+Cost: about 3.5 min.
 """
 
 from __future__ import annotations
 
+import json
 import re
 import socket
+import time
 
 import pytest
 
 from reliability_lab import (SITE, assert_healthy_ha, file_digest, kubeadm_calls, prepare_nodes, record_kubeadm_calls,
-                             run_playbook, vip_holders)  # fmt: skip
+                             run_playbook, vip_holders, wait_for)  # fmt: skip
 
 pytestmark = [pytest.mark.lab, pytest.mark.reliability]
 
 TASK = re.compile(r"^TASK \[(.*)\] \*")
 PLAY = re.compile(r"^PLAY \[(.*)\] \*")
-RESULT = re.compile(r"^(ok|changed): \[(\S+?)\]")
+RESULT = re.compile(r"^(ok|changed): \[(\S+?)[\] ]")
+TOKEN_TTL = re.compile(r"^([a-z0-9]{6}\.[a-z0-9]{16})\s+(\S+)", re.M)
+FAST_CLOCK = "/root/reliability-fast-clock.json"
+# On the fast clock a 15 min token lives 4.5 s and the 2 h certificate key (its Secret) 36 s.
+FAST_TIME_SCALE = 0.005
 
 
 class Progress:
@@ -84,10 +92,54 @@ KILL_POINTS = [
     ("after step 5 (the API answers through the VIP)", during_init(api_answers_through_vip)),
     ("after step 6 (kubeadm init finished)", after_task("Steps 1-6", "Step 2: kubeadm init", "cp1")),
     ("after step 6 (the VIP answers the init host)", after_task("Steps 1-6", "Steps 3-6", "cp1")),
-    ("after step 7 for cp2 (joined, cp3 not yet)", after_task("Step 7", "Step 7: kubeadm join", "cp2")),
+    # Credentials made on a fast clock, then left to expire before the next run (see expire_between_runs).
+    ("after the join credentials for cp2 (step 7 begun), which then expire",
+     after_task("Step 7", "Step 7: fresh join credentials", "cp2")),
+    ("after step 7 for cp2 (joined with fresh credentials, cp3 not yet)",
+     after_task("Step 7", "Step 7: kubeadm join", "cp2")),
     ("after step 8 on cp2 (kube-vip manifest, cp3 and cp1 not yet)",
      after_task("Step 8", "kube_vip : Write the kube-vip manifest", "cp2")),
 ]
+
+
+def install_fast_clock(lab):
+    """cp1's kubeadm makes tokens and uploads certificates on a clock 1/FAST_TIME_SCALE times faster while
+    FAST_CLOCK exists, as if hours passed after them (the simulator's time_scale, for those commands only)."""
+    config = json.loads(lab.exec("cp1", ["sh", "-c", "cat \"$(sed -n 's/.*LAB_SIM_CONFIG=\\([^ ]*\\).*/\\1/p' "
+                                                     "/usr/local/bin/kubeadm)\""], check=True).stdout)
+    config["time_scale"] = FAST_TIME_SCALE
+    lab.exec("cp1", ["sh", "-c", "cat > %s.off" % FAST_CLOCK], input=json.dumps(config), check=True)
+    wrapper = lab.exec("cp1", ["cat", "/usr/local/bin/kubeadm"], check=True).stdout
+    switch = ('[ -e %s ] && case "$1 $2 $3" in "token create"*|"init phase upload-certs") '
+              'export LAB_SIM_CONFIG=%s;; esac\n' % (FAST_CLOCK, FAST_CLOCK))
+    wrapper = wrapper.replace("exec ", switch + "exec ", 1)
+    lab.exec("cp1", ["sh", "-c", "cat > /usr/local/bin/kubeadm.new && chmod 755 /usr/local/bin/kubeadm.new && "
+                                 "mv /usr/local/bin/kubeadm.new /usr/local/bin/kubeadm"], input=wrapper, check=True)
+
+
+def use_fast_clock(lab, on):
+    source, target = (FAST_CLOCK + ".off", FAST_CLOCK) if on else (FAST_CLOCK, FAST_CLOCK + ".off")
+    lab.exec("cp1", ["mv", source, target], check=True)
+
+
+def live_tokens(lab):
+    """{token: TTL as kubeadm token list prints it} of the tokens that have not expired."""
+    return dict(TOKEN_TTL.findall(lab.exec("cp1", ["kubeadm", "token", "list"], check=True).stdout))
+
+
+def certificate_key_secret_exists(lab):
+    return lab.exec("cp1", ["kubectl", "--kubeconfig", "/etc/kubernetes/admin.conf", "-n", "kube-system", "get",
+                            "secret", "kubeadm-certs"], check=False).returncode == 0  # fmt: skip
+
+
+def fast_clock_from_credentials(condition):
+    def check(progress, result, lab):
+        if not result and "Step 7: fresh join credentials" in progress.task and not check.started:
+            check.started = True
+            use_fast_clock(lab, True)
+        return condition(progress, result, lab)
+    check.started = False
+    return check
 
 
 @pytest.fixture(scope="module")
@@ -99,9 +151,15 @@ def lab(module_lab, tmp_path_factory):
 
 
 def test_killed_after_each_step_then_finished(lab, tmp_path):
-    report, ca_after_init = [], None
+    report, ca_after_init, expired = [], None, set()
     for label, condition in KILL_POINTS:
         progress = Progress()
+        expiring = "which then expire" in label
+        if expiring:
+            install_fast_clock(lab)
+            tokens_before = set(live_tokens(lab))
+            # Only cp2's join credentials go on the fast clock: it starts at their task's header.
+            condition = fast_clock_from_credentials(condition)
 
         def kill_when(line, _lines, progress=progress, condition=condition):
             result = progress.feed(line)
@@ -113,6 +171,19 @@ def test_killed_after_each_step_then_finished(lab, tmp_path):
         assert run.killed_at == label, "the run did not reach the kill point %r:\n%r" % (label, run)
         if "kubeadm init finished" in label:
             ca_after_init = file_digest(lab, "cp1", "/etc/kubernetes/pki/ca.crt")
+        if expiring:
+            use_fast_clock(lab, False)
+            # New tokens of this run on the fast clock (TTL in seconds now); others (init's, 24 h) stay.
+            expired = {t for t, ttl in live_tokens(lab).items() if t not in tokens_before and ttl.endswith("s")}
+            assert expired, "the run made no join credentials on the fast clock: %s" % live_tokens(lab)
+            started = time.monotonic()
+            wait_for(lambda: not (set(live_tokens(lab)) & expired) and not certificate_key_secret_exists(lab), 90,
+                     interval=1, what="cp2's token and the certificate key to expire")
+            report.append("  token %s and the certificate key expired %.1f s later" % (
+                ", ".join(t.split(".")[0] for t in expired), time.monotonic() - started))
+        if "joined with fresh credentials" in label:
+            join_config = lab.node_file("cp2", "/etc/kubernetes/vipadm/kubeadm-join.yaml").read_text()
+            assert not any(token in join_config for token in expired), "cp2 joined with an expired token"
     final = run_playbook(lab, SITE, timeout=400)
     print("\n" + "\n".join(report) + "\nfinal run: rc %s, %.1f s" % (final.rc, final.elapsed))
     assert final.rc == 0, final

@@ -1,8 +1,9 @@
 """The benchmark harness (bench/): its arithmetic and plot without a lab, and a one-repetition smoke run
 on a small lab so that `make bench` does not rot. Timings are never asserted (CI machines differ).
 
-Cost: the unit part < 1 s; the smoke run (root only) about 60-90 s: a 1 control plane + 1 worker lab,
-prepared, bootstrapped by the floor and by site.yml, then re-run and --check.
+Cost: the unit part < 1 s; the smoke run (root only) 1.5 min on a quiet 2-core machine, 4 min at load 10:
+two 1 control plane + 1 worker labs, each prepared (node_prep), one bootstrapped by the floor, the other by
+site.yml, then re-run and --check.
 """
 
 import json

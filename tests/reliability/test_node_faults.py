@@ -109,6 +109,7 @@ def test_control_plane_off_during_its_join(lab):
     assert fault.done_at, run
     assert run.rc != 0, run
     assert run.recap["cp3"]["unreachable"] == 1, run.recap
+    assert "PLAY [Join the workers" not in run.output, run  # the run stops at the lost control plane
     power_on(lab, "cp3")
 
 

@@ -44,7 +44,10 @@ options:
     choices: [arp, bgp]
     default: arp
   bgp_peers:
-    description: BGP peers (mappings with address, as, password, multihop, port; or kube-vip's text form).
+    description:
+      - BGP peers (mappings with address, as, password, multihop, port; or kube-vip's text form).
+      - Only the peers' passwords are hidden from logs and results; addresses and AS numbers stay readable
+        in refusals.
     type: raw
   interface:
     description: The VIP interface on every control plane; each one's default-route interface when empty.
@@ -117,6 +120,7 @@ errors:
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.vipadm.kubeadm.plugins.module_utils import _preflight
+from ansible_collections.vipadm.kubeadm.plugins.module_utils._kube_vip import bgp_peer_secrets
 
 
 def main():
@@ -127,7 +131,8 @@ def main():
             kubernetes_version=dict(type="str"),
             kube_vip_version=dict(type="str"),
             mode=dict(type="str", choices=["arp", "bgp"], default="arp"),
-            bgp_peers=dict(type="raw", no_log=True),
+            # raw (mappings or text) has no suboptions: the passwords are hidden by value below
+            bgp_peers=dict(type="raw", no_log=False),
             interface=dict(type="str"),
             init_host=dict(type="str"),
             control_planes=dict(type="list", elements="str", default=[]),
@@ -137,6 +142,8 @@ def main():
         supports_check_mode=True,
     )
     params = module.params
+    for secret in bgp_peer_secrets(params["bgp_peers"]):
+        module.no_log_values.add(secret)
     settings = {key: params[key] for key in (
         "vip", "port", "kubernetes_version", "kube_vip_version", "mode", "bgp_peers", "interface", "init_host")}
     outcome = _preflight.evaluate(settings, params["control_planes"], params["workers"], params["nodes"])

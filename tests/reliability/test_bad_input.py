@@ -31,11 +31,11 @@ def bare_lab(module_lab):
 
 
 def outside_address(lab):
-    """An address of 198.51.100.0/24 outside this lab's slice that no lab uses (the 50th host of the
-    next /27 slice: nodes start at the 11th, the VIP is the last): nothing answers for it."""
-    slice_net = ipaddress.ip_network(lab.nodes[0].address + "/27", strict=False)
-    next_slice = ipaddress.ip_network("%s/27" % (slice_net.network_address + (32 if slice_net.network_address.packed[3] < 224 else -32)))
-    return str(next_slice.network_address + 29)
+    """An address of 198.51.100.0/24 outside this lab's /27 slice that no lab uses: the 29th host of a
+    neighbouring slice (a lab's nodes start at the 11th host, its VIP is the 30th)."""
+    own = ipaddress.ip_network(lab.nodes[0].address + "/27", strict=False)
+    step = 32 if own.network_address.packed[3] < 224 else -32
+    return str(own.network_address + step + 29)
 
 
 def node_address(lab, name):

@@ -180,6 +180,18 @@ def choose_init_host(control_planes, nodes, configured=None):
     return control_planes[0] if control_planes else None
 
 
+def check_reachable(reports):
+    """One refusal per node that Ansible could not reach (its preflight_facts result is Ansible's
+    ``unreachable`` result: the preflight play reads every node before anything changes)."""
+    errors = []
+    for name, report in reports.items():
+        if report.get("unreachable"):
+            reason = str(report.get("msg") or "no answer").replace("Task failed: ", "", 1).strip().rstrip(".")
+            errors.append("%s is unreachable (%s): power it on and check that SSH answers, or remove it from "
+                          "the inventory, then run again." % (name, reason))
+    return errors
+
+
 def evaluate(settings, control_planes, workers, nodes):
     """Check the whole inventory and every node report.
 
@@ -224,6 +236,9 @@ def evaluate(settings, control_planes, workers, nodes):
 
     vip = None if vip_errors else parse_address(settings["vip"])
     reports = {name: nodes[name] for name in control_planes + workers if name in (nodes or {})}
+    errors.extend(check_reachable(reports))
+    # an unreachable node reported nothing: leave it out of the checks that read the reports
+    reports = {name: report for name, report in reports.items() if not report.get("unreachable")}
     cluster_exists = any(r.get("cluster_state") == STATE_CONTROL_PLANE for r in reports.values())
     all_bare = bool(reports) and all(r.get("cluster_state", STATE_NONE) == STATE_NONE for r in reports.values())
 

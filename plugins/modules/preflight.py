@@ -18,7 +18,8 @@ description:
     the subnet of the VIP interface of a control plane; the interface does not exist on a control plane;
     hostnames are not unique; the Kubernetes or kube-vip version is unsupported; the port is out of range;
     BGP mode has no or malformed peers; kubeadm is missing on a node; the VIP already answers while no node
-    has a cluster yet; the control_plane group is missing.
+    has a cluster yet; the control_plane group is missing; a node is unreachable (its report is Ansible's
+    unreachable result, registered with C(ignore_unreachable)).
   - Warns about an even number of control planes (etcd quorum).
   - Pure computation; run it once, on the controller.
 version_added: 0.1.0

@@ -211,3 +211,26 @@ def test_parse_ip_json_and_default_route():
                                           ("1.33.0-rc.1", (1, 33, 0)), ("x1.2", None), (None, None)])
 def test_parse_version(text, version):
     assert pf.parse_version(text) == version
+
+
+def test_an_unreachable_node_is_refused_by_name_and_left_out_of_the_other_checks():
+    unreachable = {"unreachable": True, "changed": False,
+                   "msg": "Task failed: Failed to connect to the host via ssh: ssh: connect to host "
+                          "198.51.100.11 port 22: Connection timed out"}
+    reports = nodes()
+    reports["cp1"] = unreachable
+    outcome = run(reports=reports)
+    assert outcome["errors"] == [
+        "cp1 is unreachable (Failed to connect to the host via ssh: ssh: connect to host 198.51.100.11 port 22: "
+        "Connection timed out): power it on and check that SSH answers, or remove it from the inventory, then "
+        "run again."]
+    # not "kubeadm is not installed" or "no interface" for a node that reported nothing
+    assert outcome["init_host"] == "cp1"
+
+
+def test_every_unreachable_node_is_named():
+    reports = nodes(worker1={"unreachable": True, "msg": "timed out"})
+    reports["cp2"] = {"unreachable": True}
+    errors = run(reports=reports)["errors"]
+    assert [e.split(" ", 1)[0] for e in errors] == ["cp2", "worker1"]
+    assert "(no answer)" in errors[0] and "(timed out)" in errors[1]

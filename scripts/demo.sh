@@ -12,7 +12,7 @@ if [ ! -f "$state/inventory/hosts.yml" ]; then
   python -m lab --state-dir "$state" up --control-planes 3 --workers 1 \
     ${VIPADM_LAB_SUBNET:+--subnet "$VIPADM_LAB_SUBNET" --name demo}
   # The lab's nodes come with kubeadm (the simulator); node_prep does what bare metal needs first.
-  ansible-playbook -i "$state/inventory" molecule/default/prepare.yml
+  ansible-playbook -i "$state/inventory" playbooks/node_prep.yml
 fi
 start=$(date +%s)
 ansible-playbook -i "$state/inventory" playbooks/site.yml

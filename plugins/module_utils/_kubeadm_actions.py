@@ -188,7 +188,12 @@ def join(params, root, run, kubeadm_path, node_name, check_mode=False, diff=Fals
         return result
     state.write_private_file(config_path, config)
     argv = kubeadm.join_argv(kubeadm_path, config_path)
-    rc, stdout, stderr = run(argv)
+    try:
+        rc, stdout, stderr = run(argv)
+    finally:
+        # It holds the token and the certificate key, needed by this one kubeadm run only: leave no secret on
+        # the node, whatever the outcome (a retry writes the file again with fresh credentials).
+        state.remove_file(config_path)
     if rc != 0:
         details = kubeadm.failure_details(stdout, stderr)
         kind, sentence = kubeadm.join_failure(details, endpoint, stdout, stderr)

@@ -203,6 +203,12 @@ def remove_leftover(root, path):
 
 # --- files -------------------------------------------------------------------------------------
 
+def remove_file(path):
+    """Remove ``path`` if it exists (a file or a symbolic link)."""
+    if os.path.lexists(path):
+        os.unlink(path)
+
+
 def write_private_file(path, text):
     """Write ``text`` to ``path`` atomically, mode 0600, creating missing directories with 0700."""
     directory = os.path.dirname(path)

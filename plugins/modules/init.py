@@ -127,6 +127,8 @@ options:
   config_path:
     description:
       - Where the kubeadm configuration file is written (mode 0600, directory 0700).
+      - It holds no secret (no bootstrap token, no certificate key; C(kubeadm init) makes both itself), so it
+        stays, as the record of how the cluster was initialized.
     type: path
     default: /etc/kubernetes/vipadm/kubeadm-init.yaml
   kubeadm_path:

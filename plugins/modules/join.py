@@ -98,8 +98,9 @@ options:
     default: []
   config_path:
     description:
-      - Where the kubeadm configuration file is written (mode 0600, directory 0700). It holds the token and
-        the certificate key.
+      - Where the kubeadm configuration file is written (mode 0600, directory 0700) for C(kubeadm join).
+      - It holds the token and the certificate key, so it is removed as soon as C(kubeadm join) has run,
+        whether the join succeeded or failed; no secret stays on the node.
     type: path
     default: /etc/kubernetes/vipadm/kubeadm-join.yaml
   kubeadm_path:
@@ -134,7 +135,7 @@ control_plane:
   returned: always
   type: bool
 config_path:
-  description: The file the configuration is written to.
+  description: The file the configuration was written to (removed again after C(kubeadm join) ran).
   returned: always
   type: str
 stdout:

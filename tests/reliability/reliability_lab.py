@@ -28,6 +28,9 @@ RECAP = re.compile(r"^(\S+)\s*:\s+ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s
 KUBEADM_TRACES = ("/etc/kubernetes", "/var/lib/kubelet", "/var/lib/etcd", "/etc/systemd/system")
 # Every kubeadm call on a lab node, with its arguments, survives power cycles (/var/log is on the node's disk).
 KUBEADM_CALLS = "/var/log/reliability-kubeadm-calls.log"
+# The join module removes its config (token, certificate key) after kubeadm join: the wrapper keeps a copy.
+KUBEADM_JOIN_CONFIGS = "/var/log/reliability-kubeadm-join-configs.log"
+JOIN_CONFIG_MARK = "# reliability: kubeadm join config\n"
 PREPARE = """---
 - name: Prepare the lab nodes for kubeadm (sysctl, containerd config; the lab skips packages)
   hosts: control_plane:workers
@@ -157,7 +160,10 @@ def record_kubeadm_calls(lab):
         wrapper = lab.exec(node.name, ["cat", "/usr/local/bin/kubeadm"], check=True).stdout
         if KUBEADM_CALLS in wrapper:
             continue
-        logged = wrapper.replace("exec ", 'echo "$(date +%%s.%%N) $*" >> %s\nexec ' % KUBEADM_CALLS, 1)
+        logged = wrapper.replace("exec ", 'echo "$(date +%%s.%%N) $*" >> %s\n' % KUBEADM_CALLS
+                                 + 'if [ "$1" = join ] && [ "$2" = --config ]; then printf "%s" >> %s; cat "$3" >> %s; fi\n'
+                                 % (JOIN_CONFIG_MARK.replace("\n", "\\n"), KUBEADM_JOIN_CONFIGS, KUBEADM_JOIN_CONFIGS)
+                                 + "exec ", 1)
         assert logged != wrapper, "unexpected kubeadm wrapper on %s:\n%s" % (node.name, wrapper)
         lab.exec(node.name, ["sh", "-c", "cat > /usr/local/bin/kubeadm.logged && chmod 755 /usr/local/bin/kubeadm.logged"
                              " && mv /usr/local/bin/kubeadm.logged /usr/local/bin/kubeadm"], input=logged, check=True)  # fmt: skip
@@ -169,6 +175,12 @@ def kubeadm_calls(lab, node, verb=None):
     calls = path.read_text().splitlines() if path.exists() else []
     args = [line.split(" ", 1)[1] if " " in line else "" for line in calls]
     return [a for a in args if verb is None or a.split(" ")[0] == verb]
+
+
+def join_configs(lab, node):
+    """The kubeadm join configs a node's joins used, oldest first (see record_kubeadm_calls)."""
+    path = lab.node_file(node, KUBEADM_JOIN_CONFIGS)
+    return path.read_text().split(JOIN_CONFIG_MARK)[1:] if path.exists() else []
 
 
 def kubeadm_inits(lab, node):

@@ -21,7 +21,7 @@ import time
 
 import pytest
 
-from reliability_lab import (SITE, assert_healthy_ha, file_digest, kubeadm_calls, prepare_nodes, record_kubeadm_calls,
+from reliability_lab import (SITE, assert_healthy_ha, file_digest, join_configs, kubeadm_calls, prepare_nodes, record_kubeadm_calls,
                              run_playbook, vip_holders, wait_for)  # fmt: skip
 
 pytestmark = [pytest.mark.lab, pytest.mark.reliability]
@@ -182,7 +182,7 @@ def test_killed_after_each_step_then_finished(lab, tmp_path):
             report.append("  token %s and the certificate key expired %.1f s later" % (
                 ", ".join(t.split(".")[0] for t in expired), time.monotonic() - started))
         if "joined with fresh credentials" in label:
-            join_config = lab.node_file("cp2", "/etc/kubernetes/vipadm/kubeadm-join.yaml").read_text()
+            join_config = join_configs(lab, "cp2")[-1]
             assert not any(token in join_config for token in expired), "cp2 joined with an expired token"
     final = run_playbook(lab, SITE, timeout=400)
     print("\n" + "\n".join(report) + "\nfinal run: rc %s, %.1f s" % (final.rc, final.elapsed))

@@ -16,7 +16,7 @@ import time
 import pytest
 import yaml
 
-from reliability_lab import (SITE, ApiClient, assert_healthy_ha, kubeadm_calls, kubeadm_inits, prepare_nodes, record_kubeadm_calls,
+from reliability_lab import (SITE, ApiClient, assert_healthy_ha, join_configs, kubeadm_calls, kubeadm_inits, prepare_nodes, record_kubeadm_calls,
                              run_playbook, vip_holders, wait_for)  # fmt: skip
 
 pytestmark = [pytest.mark.lab, pytest.mark.reliability]
@@ -54,7 +54,7 @@ def secrets_of(lab):
     tokens = TOKEN.findall(lab.exec("cp1", ["kubeadm", "token", "list"], check=True).stdout)
     keys = []
     for node in ("cp2", "cp3"):
-        keys += CERTIFICATE_KEY.findall(lab.node_file(node, "/etc/kubernetes/vipadm/kubeadm-join.yaml").read_text())
+        keys += CERTIFICATE_KEY.findall("".join(join_configs(lab, node)))
     private = []
     for node in CONTROL_PLANES:
         pki = lab.node_file(node, "/etc/kubernetes/pki")
@@ -70,6 +70,9 @@ def test_verbose_output_holds_no_token_key_or_private_key(cluster):
     assert len(tokens) >= 5, tokens
     assert len(keys) == 2 and len(set(keys)) == 2, "each join must have had its own certificate key: %s" % keys
     assert len(private) >= 10, len(private)
+    # the join module removes its config (token, certificate key) once kubeadm join ran
+    assert not any(lab.node_file(node, "/etc/kubernetes/vipadm/kubeadm-join.yaml").exists()
+                   for node in ("cp2", "cp3", "worker1"))
     assert "-vvv" in bootstrap.argv and "ESTABLISH SSH CONNECTION" in bootstrap.output  # verbose indeed
     leaked = [("token", t) for t in tokens if t in bootstrap.output or t.split(".")[1] in bootstrap.output]
     leaked += [("certificate key", k) for k in keys if k in bootstrap.output]

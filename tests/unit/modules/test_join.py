@@ -157,9 +157,19 @@ CASES = [
 def test_join(case, tmp_path, capsys):
     if case.get('node'):
         case['node'](tmp_path)
-    result, _ran = h.run_module(join_module, case['params'], case['calls'], tmp_path, capsys,
-                                check_mode=case.get('check_mode', False), diff=True)
     config_file = tmp_path / CONFIG.lstrip('/')
+    seen = []  # the config file as kubeadm join found it: (text, mode)
+
+    def reading_the_config(effect):
+        def run_effect(root):
+            seen.append((config_file.read_text(), stat.S_IMODE(config_file.stat().st_mode)))
+            if effect:
+                effect(root)
+        return run_effect
+
+    calls = [dict(c, effect=reading_the_config(c['effect'])) for c in case['calls']]
+    result, _ran = h.run_module(join_module, case['params'], calls, tmp_path, capsys,
+                                check_mode=case.get('check_mode', False), diff=True)
     if case.get('fail'):
         assert result.get('failed') is True, result
         assert re.search(case['fail'], result['msg']), result['msg']
@@ -167,11 +177,15 @@ def test_join(case, tmp_path, capsys):
         assert not result.get('failed'), result
     for key, value in (case.get('expect') or {}).items():
         assert result[key] == value, key
+    # The file holds the token and the certificate key: it is gone after kubeadm join, success or failure.
+    assert not config_file.exists()
     if case['config'] is None:
-        assert not config_file.exists()
-    elif case['config'] != 'any':
-        assert yaml.safe_load(config_file.read_text()) == yaml.safe_load(fixture('config/' + case['config']))
-        assert stat.S_IMODE(config_file.stat().st_mode) == 0o600
+        assert seen == []
+    else:
+        (text, mode), = seen
+        assert mode == 0o600
+        if case['config'] != 'any':
+            assert yaml.safe_load(text) == yaml.safe_load(fixture('config/' + case['config']))
 
 
 def test_secrets_stay_out_of_the_result(tmp_path, capsys):

@@ -11,6 +11,7 @@ dict or raises KubeadmError with a sentence. No Ansible import, so tests call th
 from __future__ import annotations
 
 from ansible_collections.vipadm.kubeadm.plugins.module_utils import _kubeadm as kubeadm
+from ansible_collections.vipadm.kubeadm.plugins.module_utils import _half_init as half_init
 from ansible_collections.vipadm.kubeadm.plugins.module_utils import _kubeadm_state as state
 from ansible_collections.vipadm.kubeadm.plugins.module_utils._kubeadm import KubeadmError
 
@@ -229,4 +230,29 @@ def reset(params, root, run, kubeadm_path_finder, check_mode=False):
             state.remove_leftover(root, path)
         if path in extra:
             result['removed'].append(path)
+    return result
+
+
+def reset_unfinished_init(params, root, run, kubeadm_path_finder, check_mode=False, probe=None):
+    """Reset the init host only when its init stopped half-way (module_utils/_half_init.decide).
+
+    No change when the init finished; a KubeadmError with the sentence when the cluster may be real or
+    its state cannot be told; otherwise the reset of ``reset``, with ``half_init`` and ``msg`` saying why.
+    """
+    result = {'changed': False, 'kubeadm_reset': False, 'removed': [], 'found': [], 'half_init': False}
+    if not state.exists(root, state.APISERVER_MANIFEST):
+        result['msg'] = 'No kube-apiserver.yaml: no init to check.'
+        return result
+    outcome, detail = (probe or half_init.probe)(root)
+    others = {name: node_state for name, node_state in (params.get('other_nodes') or {}).items()
+              if node_state and node_state != 'none'}
+    decision, sentence = half_init.decide(outcome, detail, others,
+                                          state.exists(root, half_init.KUBELET_CLIENT_CURRENT))
+    if decision == half_init.REFUSE:
+        raise KubeadmError(sentence, probe=outcome)
+    if decision == half_init.FINISHED:
+        result['msg'] = sentence
+        return result
+    result.update(reset(params, root, run, kubeadm_path_finder, check_mode))
+    result.update(changed=True, half_init=True, msg=sentence)
     return result

@@ -55,6 +55,25 @@ options:
         are present.
     type: str
     default: kubeadm
+  unfinished_init_only:
+    description:
+      - Reset only when this node holds the files of a C(kubeadm init) that stopped half-way, so that the
+        init can run again. The node's own API server is asked for the C(kubeadm-config) ConfigMap (which init
+        uploads once the control plane is up) with C(super-admin.conf), or C(admin.conf) before 1.29, and the
+        cluster CA.
+      - Resets when the API server answers that the ConfigMap does not exist, or when no API server answers
+        and init never reached its kubelet-finalize phase; and in both cases only when no node of
+        O(other_nodes) holds kubeadm files.
+      - Changes nothing when the ConfigMap exists (the init finished), and fails with a sentence saying what
+        was found when the cluster may be real or its state cannot be told.
+    type: bool
+    default: false
+  other_nodes:
+    description:
+      - With O(unfinished_init_only), the kubeadm state of every other node of the inventory, as
+        M(vipadm.kubeadm.preflight_facts) reports it (C(none), C(control_plane), C(worker), C(partial)).
+    type: dict
+    default: {}
 seealso:
   - module: vipadm.kubeadm.init
   - module: vipadm.kubeadm.join
@@ -64,6 +83,14 @@ EXAMPLES = r"""
 - name: Reset the node
   vipadm.kubeadm.reset:
     cri_socket: unix:///run/containerd/containerd.sock
+
+- name: Reset the init host only if its earlier kubeadm init stopped half-way
+  vipadm.kubeadm.reset:
+    unfinished_init_only: true
+    other_nodes:
+      cp2: none
+      cp3: none
+  register: half_init
 """
 
 RETURN = r"""
@@ -82,6 +109,15 @@ found:
   returned: always
   type: list
   elements: str
+half_init:
+  description: With O(unfinished_init_only), whether the node held a half-way init and was reset (would be, in check mode).
+  returned: always
+  type: bool
+msg:
+  description: With O(unfinished_init_only), what was found and what was done, in one sentence.
+  returned: when O(unfinished_init_only) is true
+  type: str
+  sample: "An earlier kubeadm init stopped half-way: ... this node is reset and initialized again."
 stdout:
   description: The output of C(kubeadm reset).
   returned: when kubeadm reset ran
@@ -108,18 +144,23 @@ def argument_spec():
         cri_socket=dict(type='str'),
         remove_paths=dict(type='list', elements='path', default=list(DEFAULT_REMOVE_PATHS)),
         kubeadm_path=dict(type='str', default='kubeadm'),
+        unfinished_init_only=dict(type='bool', default=False),
+        other_nodes=dict(type='dict', default={}),
     )
 
 
 def main():
     module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
     try:
-        result = actions.reset(module.params, FILESYSTEM_ROOT,
-                               lambda argv: module.run_command(argv, environ_update=C_LOCALE),
-                               lambda: module.get_bin_path(module.params['kubeadm_path'], required=True),
-                               module.check_mode)
+        flow = actions.reset_unfinished_init if module.params['unfinished_init_only'] else actions.reset
+        result = flow(module.params, FILESYSTEM_ROOT,
+                      lambda argv: module.run_command(argv, environ_update=C_LOCALE),
+                      lambda: module.get_bin_path(module.params['kubeadm_path'], required=True),
+                      module.check_mode)
     except KubeadmError as exc:
         module.fail_json(msg=str(exc), **exc.details)
+    if not module.params['unfinished_init_only']:
+        result['half_init'] = False
     module.exit_json(**result)
 
 

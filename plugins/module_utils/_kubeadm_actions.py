@@ -82,16 +82,9 @@ def init(params, root, run, kubeadm_path, check_mode=False, diff=False):
               'kubeadm_version': kubeadm_version(run, kubeadm_path)}
 
     if node_state == 'initialized':
+        # No credentials: making them would add a bootstrap token and re-upload the certificates on every
+        # re-run, for joins that take fresh ones from join_credentials right before they run anyway.
         result['ca_cert_hash'] = state.ca_hash_of_file(root) or ''
-        if not check_mode:
-            try:
-                fresh = fresh_credentials(run, kubeadm_path, admin_conf, INIT_TOKEN_TTL)
-            except KubeadmError as exc:
-                raise KubeadmError(
-                    'This node has the files of an initialized control plane of %s, but creating join credentials '
-                    'failed (%s) – if an earlier init failed half-way, %s.' % (endpoint, exc, RESET_HINT),
-                    **exc.details)
-            result.update(token=fresh['token'], certificate_key=fresh['certificate_key'])
         return result
 
     result['changed'] = True

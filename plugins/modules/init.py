@@ -18,7 +18,8 @@ description:
   - The host of O(control_plane_endpoint) (the VIP) is always among the API server certificate SANs.
   - Idempotent. A node whose C(/etc/kubernetes/manifests/kube-apiserver.yaml), C(/etc/kubernetes/pki/ca.crt)
     and C(/etc/kubernetes/admin.conf) pointing at O(control_plane_endpoint) exist is already initialized;
-    the module then runs no init, reports no change and returns fresh join credentials.
+    the module then runs no init, runs nothing on the cluster, reports no change and returns no join
+    credentials (empty RV(token) and RV(certificate_key)); make them with M(vipadm.kubeadm.join_credentials).
   - A node that belongs to a cluster at another endpoint, or holds files of an init or join that did not
     finish, is refused with a message naming what was found; run the reset playbook on it first.
   - When C(kubeadm init) fails, the message names the failed phase and kubeadm's error in one sentence;
@@ -179,12 +180,14 @@ ca_cert_hash:
   type: str
   sample: sha256:2efe3a4bd7c02dfca3a12e81b6b4afe805a0801dff922812890e19477d4cc1aa
 token:
-  description: A bootstrap token. Empty in check mode.
+  description: The bootstrap token C(kubeadm init) made. Empty in check mode and on an initialized node.
   returned: always
   type: str
   sample: abcdef.0123456789abcdef
 certificate_key:
-  description: The key of the uploaded control plane certificates (64 hex digits). Empty in check mode.
+  description:
+    - The key of the control plane certificates C(kubeadm init) uploaded (64 hex digits).
+    - Empty in check mode and on an initialized node.
   returned: always
   type: str
   sample: 0f192561ef8eed55a153cb308bd00351a10d54b09bfe5f056a2c797b0adb129f

@@ -34,6 +34,9 @@ ABSENT = 'absent'        # 404: the API server runs, init never uploaded its con
 NO_ANSWER = 'no_answer'  # connection refused or timed out: no API server on this node
 UNKNOWN = 'unknown'      # anything else (401/403, TLS error, no credentials): cannot tell
 
+# States (preflight_facts' cluster_state) of nodes that completed a join.
+JOINED_STATES = ('control_plane', 'worker')
+
 # Outcomes of decide().
 FINISHED = 'finished'
 HALF_INIT = 'half_init'
@@ -133,6 +136,13 @@ def decide(outcome, detail, others_with_files, kubelet_client_current):
     found = 'kube-apiserver.yaml is here and %s' % detail
     if outcome == PRESENT:
         return FINISHED, 'The init finished: %s (kubeadm-config exists).' % found
+    # A node that completed a join (its kubelet.conf came from the TLS bootstrap) proves that init
+    # finished: joins need the tokens and cluster-info of its last phases. A node just powered on may
+    # not serve its API yet, which must not stop the run.
+    joined = sorted(name for name, node_state in others_with_files.items() if node_state in JOINED_STATES)
+    if joined and outcome in (NO_ANSWER, UNKNOWN):
+        return FINISHED, ('The init finished: %s, and %s joined this cluster, which only a finished init allows.'
+                          % (found, ', '.join(joined)))
     if others_with_files:
         return REFUSE, (
             'This node holds the files of a control plane (%s), and %s hold kubeadm files too, so a cluster may '

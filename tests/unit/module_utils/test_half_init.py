@@ -27,7 +27,11 @@ DECISIONS = [
     (half.ABSENT, {'w1': 'worker'}, False, half.REFUSE),
     (half.NO_ANSWER, {}, False, half.HALF_INIT),
     (half.NO_ANSWER, {}, True, half.REFUSE),
-    (half.NO_ANSWER, {'cp2': 'control_plane'}, False, half.REFUSE),
+    (half.NO_ANSWER, {'cp2': 'control_plane'}, False, half.FINISHED),  # cp2 joined: init finished
+    (half.NO_ANSWER, {'cp2': 'control_plane'}, True, half.FINISHED),   # e.g. this node just powered on
+    (half.NO_ANSWER, {'w1': 'worker', 'cp2': 'partial'}, True, half.FINISHED),
+    (half.NO_ANSWER, {'cp2': 'partial'}, False, half.REFUSE),
+    (half.UNKNOWN, {'cp2': 'control_plane'}, False, half.FINISHED),
     (half.UNKNOWN, {}, False, half.REFUSE),
     (half.UNKNOWN, {'cp2': 'unknown'}, False, half.REFUSE),
 ]

@@ -204,7 +204,7 @@ def reset(params, root, run, kubeadm_path_finder, check_mode=False):
     kubeadm_work = state.reset_work(root)
     extra = state.leftovers(root, params['remove_paths'])
     result = {'changed': bool(kubeadm_work or extra), 'kubeadm_reset': bool(kubeadm_work),
-              'removed': list(extra), 'found': kubeadm_work}
+              'removed': list(extra), 'found': kubeadm_work, 'half_init': False}
     if check_mode or not result['changed']:
         return result
     if kubeadm_work:
@@ -249,3 +249,20 @@ def reset_unfinished_init(params, root, run, kubeadm_path_finder, check_mode=Fal
     result.update(reset(params, root, run, kubeadm_path_finder, check_mode))
     result.update(changed=True, half_init=True, msg=sentence)
     return result
+
+
+# --- running a flow from a module ---------------------------------------------------------------
+
+# kubeadm's texts are parsed, so it runs in the C locale.
+C_LOCALE = {'LANG': 'C', 'LC_ALL': 'C'}
+
+
+def run_in_module(module, flow, root, *args, **kwargs):
+    """Run ``flow(module.params, root, run, *args, **kwargs)`` for a module and exit with its result:
+    ``run`` is kubeadm through the module's run_command; a KubeadmError becomes fail_json."""
+    try:
+        result = flow(module.params, root, lambda argv: module.run_command(argv, environ_update=C_LOCALE),
+                      *args, **kwargs)
+    except KubeadmError as exc:
+        module.fail_json(msg=str(exc), **exc.details)
+    module.exit_json(**result)

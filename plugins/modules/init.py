@@ -223,12 +223,9 @@ phase:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.vipadm.kubeadm.plugins.module_utils import _kubeadm_actions as actions
-from ansible_collections.vipadm.kubeadm.plugins.module_utils._kubeadm import KubeadmError
 
 # The directory that stands for "/": unit tests point it at a temporary directory.
 FILESYSTEM_ROOT = '/'
-# kubeadm's texts are matched in English.
-C_LOCALE = {'LANG': 'C', 'LC_ALL': 'C'}
 
 
 def argument_spec():
@@ -261,13 +258,7 @@ def argument_spec():
 def main():
     module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
     kubeadm_path = module.get_bin_path(module.params['kubeadm_path'], required=True)
-    try:
-        result = actions.init(module.params, FILESYSTEM_ROOT,
-                              lambda argv: module.run_command(argv, environ_update=C_LOCALE),
-                              kubeadm_path, module.check_mode, module._diff)
-    except KubeadmError as exc:
-        module.fail_json(msg=str(exc), **exc.details)
-    module.exit_json(**result)
+    actions.run_in_module(module, actions.init, FILESYSTEM_ROOT, kubeadm_path, module.check_mode, module._diff)
 
 
 if __name__ == '__main__':

@@ -161,10 +161,8 @@ import socket
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.vipadm.kubeadm.plugins.module_utils import _kubeadm_actions as actions
-from ansible_collections.vipadm.kubeadm.plugins.module_utils._kubeadm import KubeadmError
 
 FILESYSTEM_ROOT = '/'
-C_LOCALE = {'LANG': 'C', 'LC_ALL': 'C'}
 
 
 def argument_spec():
@@ -188,13 +186,8 @@ def argument_spec():
 def main():
     module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
     kubeadm_path = module.get_bin_path(module.params['kubeadm_path'], required=True)
-    try:
-        result = actions.join(module.params, FILESYSTEM_ROOT,
-                              lambda argv: module.run_command(argv, environ_update=C_LOCALE),
-                              kubeadm_path, socket.gethostname().lower(), module.check_mode, module._diff)
-    except KubeadmError as exc:
-        module.fail_json(msg=str(exc), **exc.details)
-    module.exit_json(**result)
+    actions.run_in_module(module, actions.join, FILESYSTEM_ROOT, kubeadm_path, socket.gethostname().lower(),
+                          module.check_mode, module._diff)
 
 
 if __name__ == '__main__':

@@ -131,10 +131,8 @@ stderr:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.vipadm.kubeadm.plugins.module_utils import _kubeadm_actions as actions
-from ansible_collections.vipadm.kubeadm.plugins.module_utils._kubeadm import KubeadmError
 
 FILESYSTEM_ROOT = '/'
-C_LOCALE = {'LANG': 'C', 'LC_ALL': 'C'}
 DEFAULT_REMOVE_PATHS = ['/etc/cni/net.d', '/etc/kubernetes/manifests/kube-vip.yaml', '~/.kube/config',
                         '/var/lib/etcd', '/etc/kubernetes/vipadm']
 
@@ -151,17 +149,10 @@ def argument_spec():
 
 def main():
     module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
-    try:
-        flow = actions.reset_unfinished_init if module.params['unfinished_init_only'] else actions.reset
-        result = flow(module.params, FILESYSTEM_ROOT,
-                      lambda argv: module.run_command(argv, environ_update=C_LOCALE),
-                      lambda: module.get_bin_path(module.params['kubeadm_path'], required=True),
-                      module.check_mode)
-    except KubeadmError as exc:
-        module.fail_json(msg=str(exc), **exc.details)
-    if not module.params['unfinished_init_only']:
-        result['half_init'] = False
-    module.exit_json(**result)
+    flow = actions.reset_unfinished_init if module.params['unfinished_init_only'] else actions.reset
+    actions.run_in_module(module, flow, FILESYSTEM_ROOT,
+                          lambda: module.get_bin_path(module.params['kubeadm_path'], required=True),
+                          module.check_mode)
 
 
 if __name__ == '__main__':

@@ -11,14 +11,14 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import conftest  # noqa: E402  (claims a lab slice like the tests do)
 import test_sim_api_support as support  # noqa: E402
 import test_sim_bootstrap as bootstrap  # noqa: E402
 from lab import Lab  # noqa: E402
+from lab.slices import claim_slice  # noqa: E402  (claims a lab slice like the tests do)
 
 
 def main(runs):
-    claim, name, subnet, state_dir = conftest._claim_slice(3, 0)  # pylint: disable=protected-access
+    claim, name, subnet, state_dir = claim_slice(3, 0)
     lab = Lab(name=name, state_dir=state_dir, subnet=subnet, control_planes=3, workers=0,
               kubernetes_version="1.32.4", time_scale=1.0)
     try:

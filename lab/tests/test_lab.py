@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from lab import Lab, LabError
+from lab.slices import claim_slice
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ANSIBLE = REPO_ROOT / ".venv" / "bin" / "ansible"
@@ -276,9 +277,7 @@ def _children(pid: int) -> set[int]:
 def test_down_leaves_nothing_and_up_down_twice(tmp_path):
     if os.geteuid() != 0:
         pytest.skip("lab tests need root")
-    from conftest import _claim_slice  # the fixture's slice allocator, used directly for two cycles
-
-    claim, name, subnet, state_dir = _claim_slice(2, 1)
+    claim, name, subnet, state_dir = claim_slice(2, 1)  # the fixtures' allocator, used directly for two cycles
     try:
         routes_before = [r for r in _routes() if subnet in r]
         children_before = _children(os.getpid())

@@ -733,6 +733,19 @@ def check(options, require_usable=True):
     return opts, version
 
 
+def control_plane_lease(options):
+    """``{"namespace", "name"}`` of the Lease whose holder carries the control plane VIP, or None.
+
+    Only kube-vip in ARP mode with leader election has one; versions before v0.6.1 always name it
+    plndr-cp-lock (no ``vip_leasename``).
+    """
+    opts, version = check(options, require_usable=False)
+    if not (opts["controlplane"] and opts["arp"] and opts["leader_election"]):
+        return None
+    name = opts["lease_name"] if version >= (0, 6, 1) else OPTIONS["lease_name"][1]
+    return {"namespace": opts["namespace"], "name": name}
+
+
 def render(options, require_usable=True):
     """The exact stdout of ``kube-vip manifest <kind>`` for ``options`` at ``options['version']``.
 

@@ -127,9 +127,10 @@ def join_credentials(params, root, run, kubeadm_path, check_mode=False):
                            'vipadm.kubeadm.init on this node first, or point kubeconfig at its admin.conf.'
                            % params['kubeconfig'])
     cluster = state.kubeconfig_cluster(text, root)
-    computed = state.hashes_of(cluster['ca_pem']) or state.hashes_of(state.read_text(root, state.CA_CERT))
+    ca_pem = cluster['ca_pem'] if state.hashes_of(cluster['ca_pem']) else state.read_text(root, state.CA_CERT)
+    computed = state.hashes_of(ca_pem)
     result = {'changed': True, 'token': '', 'certificate_key': '',
-              'ca_cert_hash': computed[0] if computed else '',
+              'ca_cert_hash': computed[0] if computed else '', 'ca_cert': ca_pem if computed else '',
               'api_endpoint': kubeadm.endpoint_of_server(cluster['server'])}
     if check_mode:
         return result

@@ -11,10 +11,18 @@ tells the user where the VIP path breaks.
 
 from __future__ import annotations
 
+import base64
+import binascii
+import calendar
 import errno
 import http.client
+import json
+import os
+import re
+import shutil
 import socket
 import ssl
+import tempfile
 import time
 
 # OpenSSL verification codes (x509_vfy.h) that tell "unknown CA" from "wrong name".
@@ -74,12 +82,20 @@ def _tls_reason(exc, address):
     return 'TLS handshake failed: %s' % message
 
 
-def probe_once(address, port, context, path='/livez', timeout=5.0):
-    """One attempt through the three stages."""
+# A connect to a VIP that nobody holds waits for ARP resolution (about 3 s) and goes on waiting after the VIP
+# is back (for instance on this very node): give up sooner and try again. On the VIP's own network a connect
+# takes milliseconds (a lost SYN is resent only after 1 s, and the next attempt covers that).
+CONNECT_TIMEOUT = 0.5
+
+
+def probe_once(address, port, context, path='/livez', timeout=5.0, connect_timeout=CONNECT_TIMEOUT):
+    """One attempt through the three stages; the TCP connect waits at most ``connect_timeout``."""
+    connect_timeout = min(timeout, connect_timeout)
     try:
-        raw = socket.create_connection((address, port), timeout=timeout)
+        raw = socket.create_connection((address, port), timeout=connect_timeout)
     except (OSError, socket.timeout) as exc:
-        return ProbeResult('tcp', False, _tcp_reason(exc, address, port, timeout))
+        return ProbeResult('tcp', False, _tcp_reason(exc, address, port, connect_timeout))
+    raw.settimeout(timeout)
     try:
         try:
             sock = context.wrap_socket(raw, server_hostname=address)
@@ -128,3 +144,127 @@ def wait_for_vip(address, port, ca_pem, path='/livez', timeout=300.0, delay=0.0,
         if clock() - start + sleep >= timeout:
             return summary
         pause(sleep)
+
+
+# --- kube-vip restarted by the kubelet ---------------------------------------------------------
+#
+# When a node's kube-vip manifest changes, the kubelet stops the running kube-vip, which drops the VIP and
+# releases its Lease, and starts the new one, which takes the Lease (or another node does) and the VIP.
+# A probe made before the kubelet noticed the change passes on the old kube-vip and the next request finds
+# no VIP. The Lease tells old from new: its acquireTime is later than the manifest once a kube-vip took it
+# after the change.
+
+_MICRO_TIME = re.compile(r'^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d{1,9}))?Z$')
+
+
+def parse_micro_time(text):
+    """Seconds since the epoch of a Kubernetes MicroTime/Time (``2026-11-26T12:00:00.123456Z``); None if not one."""
+    match = _MICRO_TIME.match(text or '')
+    if not match:
+        return None
+    whole = calendar.timegm(time.strptime(match.group(1), '%Y-%m-%dT%H:%M:%S'))
+    return whole + (float('0.' + match.group(2)) if match.group(2) else 0.0)
+
+
+def vip_is_local(address):
+    """Whether ``address`` is on one of this host's interfaces (binding to it works only then)."""
+    family = socket.AF_INET6 if ':' in address else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_DGRAM)
+    try:
+        sock.bind((address, 0))
+        return True
+    except OSError:
+        return False
+    finally:
+        sock.close()
+
+
+def kube_vip_replaced(vip_local, lease, changed_at):
+    """(done, why): has the kube-vip that held the VIP when the manifest changed (at ``changed_at``) gone?
+
+    ``vip_local``: the VIP is on this node; ``lease``: the Lease object or None when unreadable. A VIP that is
+    not here was never held here or was dropped by the stopping kube-vip: the VIP probe waits for its return.
+    """
+    if not vip_local:
+        return True, 'the VIP is not on this node'
+    spec = (lease or {}).get('spec') or {}
+    holder = spec.get('holderIdentity') or ''
+    acquired = parse_micro_time(spec.get('acquireTime'))
+    if lease is None:
+        return False, 'the VIP is on this node and its Lease cannot be read yet'
+    if not holder:
+        return False, 'the VIP is on this node and its Lease has no holder (kube-vip is restarting)'
+    if acquired is None or acquired <= changed_at:
+        return False, ('the VIP is on this node and %s has held its Lease since %s, before the manifest changed: '
+                       'the kubelet has not restarted kube-vip yet' % (holder, spec.get('acquireTime')))
+    return True, '%s took the Lease at %s, after the manifest changed' % (holder, spec.get('acquireTime'))
+
+
+def wait_for_kube_vip_restart(address, changed_at, read_lease, timeout, sleep=0.2,
+                              clock=time.monotonic, pause=time.sleep, is_local=vip_is_local):
+    """Poll until :func:`kube_vip_replaced`; ``read_lease()`` returns the Lease or raises OSError/ValueError."""
+    start = clock()
+    while True:
+        vip_local = is_local(address)
+        lease = None
+        if vip_local:
+            try:
+                lease = read_lease()
+            except (OSError, ValueError, ssl.SSLError, http.client.HTTPException):
+                lease = None
+        done, why = kube_vip_replaced(vip_local, lease, changed_at)
+        elapsed = round(clock() - start, 3)
+        if done or elapsed + sleep >= timeout:
+            return {'restarted': done, 'reason': why, 'elapsed': elapsed}
+        pause(sleep)
+
+
+_CLIENT_CERT_DATA = re.compile(r'^\s*client-certificate-data:\s*["\']?([A-Za-z0-9+/=]+)["\']?\s*$', re.M)
+_CLIENT_KEY_DATA = re.compile(r'^\s*client-key-data:\s*["\']?([A-Za-z0-9+/=]+)["\']?\s*$', re.M)
+
+
+def kubeconfig_client_pem(text):
+    """The client certificate and key PEM embedded in a kubeconfig written by kubeadm (admin.conf)."""
+    cert = _CLIENT_CERT_DATA.search(text or '')
+    key = _CLIENT_KEY_DATA.search(text or '')
+    if not cert or not key:
+        raise ValueError('it has no client-certificate-data and client-key-data (kubeadm writes both into admin.conf)')
+    try:
+        return base64.b64decode(cert.group(1)).decode('ascii'), base64.b64decode(key.group(1)).decode('ascii')
+    except (binascii.Error, ValueError) as exc:
+        raise ValueError('its client certificate or key is not base64 PEM (%s)' % exc)
+
+
+def client_tls_context(ca_pem, cert_pem, key_pem):
+    """:func:`tls_context` that also presents a client certificate (loaded from a private temporary dir)."""
+    context = tls_context(ca_pem)
+    directory = tempfile.mkdtemp(prefix='vipadm-')  # mode 0700: the key never sits where others can read it
+    try:
+        paths = []
+        for name, pem in (('client.crt', cert_pem), ('client.key', key_pem)):
+            path = os.path.join(directory, name)
+            with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), 'w') as handle:
+                handle.write(pem)
+            paths.append(path)
+        context.load_cert_chain(paths[0], paths[1])
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+    return context
+
+
+def get_json(host, port, context, path, timeout=2.0):
+    """``GET path`` over HTTPS; the decoded JSON body, or ValueError with the status for anything but 200."""
+    connection = http.client.HTTPSConnection(host, port, context=context, timeout=timeout)
+    try:
+        connection.request('GET', path, headers={'Accept': 'application/json'})
+        response = connection.getresponse()
+        body = response.read()
+    finally:
+        connection.close()
+    if response.status != 200:
+        raise ValueError('GET %s returned HTTP %d' % (path, response.status))
+    return json.loads(body.decode('utf-8'))
+
+
+def lease_path(namespace, name):
+    return '/apis/coordination.k8s.io/v1/namespaces/%s/leases/%s' % (namespace, name)

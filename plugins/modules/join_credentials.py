@@ -99,6 +99,14 @@ certificate_key:
   returned: always
   type: str
   sample: 0f192561ef8eed55a153cb308bd00351a10d54b09bfe5f056a2c797b0adb129f
+ca_cert:
+  description:
+    - The cluster CA certificate (PEM) whose hash is RV(ca_cert_hash), for probing the VIP from a node that
+      has no copy yet (M(vipadm.kubeadm.wait_for_vip)'s O(vipadm.kubeadm.wait_for_vip#module:ca_pem)). Public, not
+      a secret.
+  returned: always
+  type: str
+  sample: "-----BEGIN CERTIFICATE-----\nMIIC/jCCAeagAwIBAgIBADANBgkqhkiG9w0BAQsFADAV...\n-----END CERTIFICATE-----\n"
 api_endpoint:
   description: The API endpoint (C(server) of O(kubeconfig) without C(https://)).
   returned: always

@@ -337,6 +337,21 @@ dest:
   returned: success
   type: str
   sample: /etc/kubernetes/manifests/kube-vip.yaml
+leader_lease:
+  description:
+    - The Lease whose holder carries the control plane VIP (ARP mode with leader election), for
+      M(vipadm.kubeadm.wait_for_vip)'s O(vipadm.kubeadm.wait_for_vip#module:after_kube_vip_restart); null
+      for other modes.
+  returned: success
+  type: dict
+  contains:
+    namespace:
+      description: Its namespace.
+      type: str
+    name:
+      description: Its name.
+      type: str
+  sample: {"namespace": "kube-system", "name": "plndr-cp-lock"}
 """
 
 import os
@@ -348,6 +363,7 @@ from ansible_collections.vipadm.kubeadm.plugins.module_utils._kube_vip import (
     OPTIONS,
     KubeVipOptionError,
     bgp_peer_secrets,
+    control_plane_lease,
     render,
 )
 
@@ -439,13 +455,14 @@ def main():
                              "set dest to another path." % (options["kind"], STATIC_POD_DIRECTORY))
     try:
         manifest = render(options)
+        leader_lease = control_plane_lease(options)
     except KubeVipOptionError as error:
         module.fail_json(msg=str(error))
     try:
         outcome = place_file(dest, manifest, check_mode=module.check_mode)
     except (IOError, OSError) as error:
         module.fail_json(msg="Could not write %s: %s" % (dest, error))
-    result = dict(changed=outcome["changed"], manifest=manifest, dest=dest)
+    result = dict(changed=outcome["changed"], manifest=manifest, dest=dest, leader_lease=leader_lease)
     if module._diff:
         result["diff"] = dict(before=outcome["before"] or "", after=manifest,
                               before_header=dest, after_header=dest)

@@ -34,8 +34,9 @@ options:
   probe_arp:
     description:
       - Send ARP requests for the VIP (needs C(arping) from iputils; skipped with a warning without it).
-      - Only on a node without kubeadm files and when the TCP probe found nothing, the only case in which
-        M(vipadm.kubeadm.preflight) decides anything from it; that saves the probe's wait (about 2 s) on re-runs.
+      - Only on a node without kubeadm files, the only case in which M(vipadm.kubeadm.preflight) decides anything
+        from it (when TCP found nothing); that saves the probe's wait (about 2 s) on re-runs. It runs while the
+        TCP probe waits, so a bare node costs the longer of the two, not their sum.
     type: bool
     default: false
   timeout:
@@ -119,6 +120,7 @@ import glob
 import json
 import os
 import socket
+import threading
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.vipadm.kubeadm.plugins.module_utils import _preflight
@@ -185,13 +187,19 @@ def main():
     )
     vip = params["vip"]
     if vip and _preflight.parse_address(vip) is not None:
-        result["vip_tcp_answers"] = _tcp_answers(vip, params["port"], params["timeout"])
         # ARP only decides anything when every node is bare and TCP found nobody (module_utils/_preflight):
-        # skip its 2 s wait on a node that already has a cluster, and when TCP already answered.
-        if params["probe_arp"] and not result["vip_tcp_answers"] and result["cluster_state"] == _preflight.STATE_NONE:
-            iface = params["interface"] or default_iface
-            if iface in interfaces:
-                result["vip_arp_answers"] = _arp_answers(module, vip, iface, params["timeout"])
+        # skip its 2 s wait on a node that already has a cluster; on a bare node it runs while TCP probes.
+        iface = params["interface"] or default_iface
+        arp = None
+        if params["probe_arp"] and result["cluster_state"] == _preflight.STATE_NONE and iface in interfaces:
+            arp = {}
+            arp_thread = threading.Thread(
+                target=lambda: arp.update(answers=_arp_answers(module, vip, iface, params["timeout"])))
+            arp_thread.start()
+        result["vip_tcp_answers"] = _tcp_answers(vip, params["port"], params["timeout"])
+        if arp is not None:
+            arp_thread.join()
+            result["vip_arp_answers"] = arp.get("answers")
     module.exit_json(**result)
 
 

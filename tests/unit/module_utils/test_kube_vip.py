@@ -13,6 +13,7 @@ sys.path.insert(0, os.path.join(REPO, ".collections"))
 
 from ansible_collections.vipadm.kubeadm.plugins.module_utils._kube_vip import (  # noqa: E402
     KubeVipOptionError,
+    control_plane_lease,
     image_reference,
     render,
 )
@@ -176,6 +177,25 @@ def test_lease_names_appear_with_their_versions(version, svc_lease, cp_lease):
 def test_lease_timing_defaults_change_in_v1_1_0(version, timings):
     values = env_dict(version)
     assert (values["vip_leaseduration"], values["vip_renewdeadline"], values["vip_retryperiod"]) == timings
+
+
+@pytest.mark.parametrize("version, options, expected", [
+    ("v1.2.3", {}, {"namespace": "kube-system", "name": "plndr-cp-lock"}),
+    ("v1.2.3", {"lease_name": "vip-lock", "namespace": "infra"}, {"namespace": "infra", "name": "vip-lock"}),
+    ("v0.6.0", {}, {"namespace": "kube-system", "name": "plndr-cp-lock"}),  # no vip_leasename: the fixed name
+    ("v1.2.3", {"leader_election": False}, None),
+    ("v1.2.3", {"controlplane": False}, None),
+])
+def test_control_plane_lease_is_the_one_the_manifest_names(version, options, expected):
+    merged = dict(ARP, version=version, **options)
+    assert control_plane_lease(merged) == expected
+    if expected and version >= "v0.6.1":  # the env the kube-vip container reads names the same Lease
+        values = env_dict(version, **options)
+        assert (values["cp_namespace"], values["vip_leasename"]) == (expected["namespace"], expected["name"])
+
+
+def test_bgp_has_no_control_plane_lease():
+    assert control_plane_lease(dict(BGP, version="v1.2.3")) is None
 
 
 def test_explicit_lease_timings_are_used():

@@ -39,8 +39,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 class Server:
     """An HTTPS (or plain HTTP) server on a free loopback port, answering the given statuses in turn."""
 
-    def __init__(self, cert_pem=None, key_pem=None, statuses=(200,)):
-        self.httpd = http.server.ThreadingHTTPServer((LOOPBACK, 0), _Handler)
+    def __init__(self, cert_pem=None, key_pem=None, statuses=(200,), handler=None, client_ca=None):
+        self.httpd = http.server.ThreadingHTTPServer((LOOPBACK, 0), handler or _Handler)
         self.httpd.statuses = list(statuses)
         self.httpd.paths = []
         self.httpd.handle_error = lambda *args: None  # failed handshakes are the point of some tests
@@ -53,6 +53,9 @@ class Server:
                 with open(key_file, 'w') as handle:
                     handle.write(key_pem)
                 context.load_cert_chain(cert_file, key_file)
+            if client_ca:  # ask for a client certificate of this CA; the handler decides what needs one
+                context.load_verify_locations(cadata=client_ca)
+                context.verify_mode = ssl.CERT_OPTIONAL
             self.httpd.socket = context.wrap_socket(self.httpd.socket, server_side=True)
         self.port = self.httpd.server_address[1]
         self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={'poll_interval': 0.05}, daemon=True)

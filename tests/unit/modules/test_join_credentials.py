@@ -30,12 +30,13 @@ CASES = [
          calls=[token_create(stdout=PRINTED), call(UPLOAD, stdout=fixture('upload-certs.stdout'),
                                                    stderr=fixture('upload-certs.stderr'))],
          expect=dict(changed=True, token=h.TOKEN, certificate_key=h.NEW_KEY, ca_cert_hash=h.OUTPUT_CA_HASH,
-                     api_endpoint=h.ENDPOINT)),
+                     ca_cert='CA_PEM', api_endpoint=h.ENDPOINT)),
     dict(id='worker-only-longer-ttl', params={'token_ttl': '1h30m', 'upload_certs': False}, node=True,
          calls=[token_create('1h30m', stdout=PRINTED)],
          expect=dict(changed=True, token=h.TOKEN, certificate_key='')),
     dict(id='check-mode-reads-hash-and-endpoint', params={}, node=True, check_mode=True, calls=[],
-         expect=dict(changed=True, token='', certificate_key='', ca_cert_hash='CA', api_endpoint=h.ENDPOINT)),
+         expect=dict(changed=True, token='', certificate_key='', ca_cert_hash='CA', ca_cert='CA_PEM',
+                     api_endpoint=h.ENDPOINT)),
     dict(id='not-initialized', params={}, node=False, calls=[],
          fail=r'^/etc/kubernetes/admin\.conf does not exist: join credentials are made on an initialized '
               r'control plane'),
@@ -65,5 +66,5 @@ def test_join_credentials(case, tmp_path, capsys):
         return
     assert not result.get('failed'), result
     for key, value in case['expect'].items():
-        assert result[key] == (h.make_ca()[2] if value == 'CA' else value), key
+        assert result[key] == {'CA': h.make_ca()[2], 'CA_PEM': h.make_ca()[0]}.get(value, value), key
     assert not [key for key in result if key.startswith('_ansible_')]

@@ -8,6 +8,7 @@ workers join in parallel, as the playbook's worker play does, each with its own 
     floor.bootstrap(lab)  # -> {"phases": {name: seconds}, "total": seconds}
 """
 
+import json
 import os
 import re
 import shlex
@@ -21,6 +22,7 @@ sys.path.insert(0, os.path.join(REPO, ".collections"))
 
 # pylint: disable=wrong-import-position
 from ansible_collections.vipadm.kubeadm.plugins.module_utils import _kube_vip  # noqa: E402
+from ansible_collections.vipadm.kubeadm.plugins.module_utils import _vip_probe  # noqa: E402
 
 # The collection's defaults (roles/kube_vip/defaults, roles/control_plane/defaults).
 KUBE_VIP_VERSION = "v1.2.3"
@@ -75,6 +77,27 @@ def wait_for_vip(shell, node, vip, insecure=False):
     trust = "-k" if insecure else f"--cacert {CA}"
     shell.run(node, f"timeout {WAIT_TIMEOUT} sh -c 'until curl -sf -o /dev/null --max-time 2 {trust} "
                     f"https://{vip}:{PORT}/livez; do sleep {POLL}; done'")
+
+
+def wait_for_kube_vip_restart(shell, node, vip):
+    """Until the kubelet has replaced `node`'s kube-vip after its manifest changed: the same decision as
+    wait_for_vip's after_kube_vip_restart (the VIP gone from the node, or the Lease taken after the write),
+    one SSH command per poll."""
+    lease = "kubectl --kubeconfig %s -n kube-system get lease plndr-cp-lock -o json" % ADMIN
+    changed_at = float(shell.run(node, f"date -r {MANIFEST} +%s.%N"))
+    deadline = time.monotonic() + WAIT_TIMEOUT
+    while time.monotonic() < deadline:
+        out = shell.run(node, f"if ip -o addr show to {vip} | grep -q .; then {lease} || true; else echo gone; fi")
+        if out.strip() == "gone":
+            return
+        try:
+            done, _ = _vip_probe.kube_vip_replaced(True, json.loads(out), changed_at)
+        except ValueError:
+            done = False
+        if done:
+            return
+        time.sleep(POLL)
+    raise FloorError(f"{node}: kube-vip was not replaced within {WAIT_TIMEOUT} s after its manifest changed")
 
 
 def fresh_credentials(shell, init_node, control_plane):
@@ -152,6 +175,7 @@ def bootstrap(lab, parallel=20):
         shell.write(node, MANIFEST, kube_vip_manifest(vip, ADMIN))
         wait_for_vip(shell, node, vip)
     shell.write(init_node, MANIFEST, kube_vip_manifest(vip, ADMIN))
+    wait_for_kube_vip_restart(shell, init_node, vip)
     wait_for_vip(shell, init_node, vip)
     mark("kube-vip on every control plane (step 8)")
     if workers:

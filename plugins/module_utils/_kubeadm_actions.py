@@ -58,9 +58,32 @@ def fresh_credentials(run, kubeadm_path, kubeconfig, ttl, upload_certs=True):
     return parsed
 
 
+# --- the kubelet unit ----------------------------------------------------------------------------
+
+def enable_kubelet(run, systemctl_path, check_mode=False):
+    """Enable the kubelet unit unless it is (kubeadm starts the kubelet but never enables it, so a node
+    would not come back after a reboot). True when it was enabled now (or would be, in check mode)."""
+    rc, stdout, stderr = run([systemctl_path, 'is-enabled', 'kubelet'])
+    state_text = (stdout or '').strip()
+    if rc == 0:
+        return False
+    if state_text == 'masked':
+        raise KubeadmError('The kubelet unit is masked, so it cannot be enabled: run `systemctl unmask kubelet` '
+                           'on this node (or prepare it with the node_prep playbook), then run again.',
+                           rc=rc, stdout=stdout, stderr=stderr)
+    if check_mode:
+        return True
+    rc, stdout, stderr = run([systemctl_path, 'enable', 'kubelet'])
+    if rc != 0:
+        raise KubeadmError('systemctl enable kubelet failed: %s; install the kubelet package (the node_prep '
+                           'playbook does), then run again.' % ((stderr or stdout).strip() or 'rc %d' % rc),
+                           rc=rc, stdout=stdout, stderr=stderr)
+    return True
+
+
 # --- init --------------------------------------------------------------------------------------
 
-def init(params, root, run, kubeadm_path, check_mode=False, diff=False):
+def init(params, root, run, kubeadm_path, check_mode=False, diff=False, systemctl_path=None):
     endpoint = params['control_plane_endpoint']
     documents = kubeadm.init_documents(params)  # validates version and endpoint first
     config = kubeadm.to_yaml_documents(documents)
@@ -79,7 +102,10 @@ def init(params, root, run, kubeadm_path, check_mode=False, diff=False):
 
     result = {'changed': False, 'api_endpoint': endpoint, 'ca_cert_hash': '', 'token': '',
               'certificate_key': '', 'config': config, 'config_path': config_path,
-              'kubeadm_version': kubeadm_version(run, kubeadm_path)}
+              'kubeadm_version': kubeadm_version(run, kubeadm_path), 'kubelet_enabled': False}
+    if params.get('enable_kubelet'):
+        result['kubelet_enabled'] = enable_kubelet(run, systemctl_path, check_mode)
+        result['changed'] = result['kubelet_enabled']
 
     if node_state == 'initialized':
         # No credentials: making them would add a bootstrap token and re-upload the certificates on every
@@ -143,7 +169,7 @@ def join_credentials(params, root, run, kubeadm_path, check_mode=False):
 
 # --- join --------------------------------------------------------------------------------------
 
-def join(params, root, run, kubeadm_path, node_name, check_mode=False, diff=False):
+def join(params, root, run, kubeadm_path, node_name, check_mode=False, diff=False, systemctl_path=None):
     # In check mode on a cluster that this very run would create, no credentials exist yet
     # (join_credentials makes none in check mode): the join is previewed without them.
     preview = check_mode and not params.get('token')
@@ -157,12 +183,14 @@ def join(params, root, run, kubeadm_path, node_name, check_mode=False, diff=Fals
     control_plane = bool(params['control_plane'])
     role = 'control plane' if control_plane else 'worker'
     result = {'changed': False, 'node_name': params.get('node_name') or node_name,
-              'control_plane': control_plane, 'config_path': config_path}
+              'control_plane': control_plane, 'config_path': config_path, 'kubelet_enabled': False}
 
     # Without a CA hash a preview cannot tell this cluster from another one: the files decide.
     expected_hashes = None if preview and not params['ca_cert_hash'] else params['ca_cert_hash']
     node_state, found = state.join_state(root, endpoint, expected_hashes, control_plane)
     if node_state == 'joined':
+        if params.get('enable_kubelet'):
+            result['kubelet_enabled'] = result['changed'] = enable_kubelet(run, systemctl_path, check_mode)
         return result
     if node_state == 'other_cluster':
         raise KubeadmError(
@@ -174,6 +202,8 @@ def join(params, root, run, kubeadm_path, node_name, check_mode=False, diff=Fals
         raise KubeadmError('This node holds the files of a join that did not finish as %s (%s): %s.'
                            % (role, what, RESET_HINT))
 
+    if params.get('enable_kubelet'):
+        result['kubelet_enabled'] = enable_kubelet(run, systemctl_path, check_mode)
     result['changed'] = True
     if diff:
         before = state.read_text('/', config_path)

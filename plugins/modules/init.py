@@ -137,6 +137,8 @@ options:
       - The kubeadm binary, a name looked up in E(PATH) or an absolute path.
     type: str
     default: kubeadm
+extends_documentation_fragment:
+  - vipadm.kubeadm.kubelet
 notes:
   - The result holds the bootstrap token and the certificate key in clear, so that later tasks can use them.
     A module cannot hide its own result (Ansible removes internal keys such as C(_ansible_no_log) from module
@@ -167,6 +169,11 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+kubelet_enabled:
+  description: Whether this run enabled the kubelet unit (or would have, in check mode); see O(enable_kubelet).
+  returned: always
+  type: bool
+  sample: true
 api_endpoint:
   description: The endpoint joins use (the C(server) of admin.conf without C(https://)).
   returned: always
@@ -252,13 +259,16 @@ def argument_spec():
         image_repository=dict(type='str'),
         config_path=dict(type='path', default='/etc/kubernetes/vipadm/kubeadm-init.yaml'),
         kubeadm_path=dict(type='str', default='kubeadm'),
+        enable_kubelet=dict(type='bool', default=False),
     )
 
 
 def main():
     module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
     kubeadm_path = module.get_bin_path(module.params['kubeadm_path'], required=True)
-    actions.run_in_module(module, actions.init, FILESYSTEM_ROOT, kubeadm_path, module.check_mode, module._diff)
+    systemctl_path = module.get_bin_path('systemctl', required=True) if module.params['enable_kubelet'] else None
+    actions.run_in_module(module, actions.init, FILESYSTEM_ROOT, kubeadm_path, module.check_mode, module._diff,
+                          systemctl_path=systemctl_path)
 
 
 if __name__ == '__main__':

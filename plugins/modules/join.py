@@ -108,6 +108,8 @@ options:
       - The kubeadm binary, a name looked up in E(PATH) or an absolute path.
     type: str
     default: kubeadm
+extends_documentation_fragment:
+  - vipadm.kubeadm.kubelet
 notes:
   - Join control planes one at a time (play keyword C(serial) set to 1), each with credentials made right before it.
 seealso:
@@ -125,6 +127,11 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+kubelet_enabled:
+  description: Whether this run enabled the kubelet unit (or would have, in check mode); see O(enable_kubelet).
+  returned: always
+  type: bool
+  sample: true
 node_name:
   description: The Node name (O(node_name), or this host's name).
   returned: always
@@ -180,14 +187,16 @@ def argument_spec():
         ignore_preflight_errors=dict(type='list', elements='str', default=[]),
         config_path=dict(type='path', default='/etc/kubernetes/vipadm/kubeadm-join.yaml'),
         kubeadm_path=dict(type='str', default='kubeadm'),
+        enable_kubelet=dict(type='bool', default=False),
     )
 
 
 def main():
     module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
     kubeadm_path = module.get_bin_path(module.params['kubeadm_path'], required=True)
+    systemctl_path = module.get_bin_path('systemctl', required=True) if module.params['enable_kubelet'] else None
     actions.run_in_module(module, actions.join, FILESYSTEM_ROOT, kubeadm_path, socket.gethostname().lower(),
-                          module.check_mode, module._diff)
+                          module.check_mode, module._diff, systemctl_path=systemctl_path)
 
 
 if __name__ == '__main__':

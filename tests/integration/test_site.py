@@ -96,12 +96,17 @@ def assert_ok(process, recap, nodes):
     assert all(recap[node]["failed"] == 0 and recap[node]["unreachable"] == 0 for node in nodes), recap
 
 
+def kubelet_enabled(lab, node):
+    return lab.exec(node, ["systemctl", "is-enabled", "kubelet"], check=False).returncode == 0
+
+
 def test_resume_rejoin_and_reset(lab_factory):  # noqa: F811
     lab = lab_factory(control_planes=2, workers=1, kubernetes_version="1.32.4")
     nodes = [node.name for node in lab.nodes]
     cp1, cp2, worker = nodes
     process, recap = run(lab, "molecule/default/prepare.yml")  # node_prep, as Molecule's prepare does
     assert_ok(process, recap, nodes)
+    assert [kubelet_enabled(lab, node) for node in nodes] == [False] * len(nodes)
     started = time.monotonic()
 
     # 1. The controller dies right after kubeadm init: the next task (waiting for the VIP) has begun.
@@ -137,6 +142,8 @@ def test_resume_rejoin_and_reset(lab_factory):  # noqa: F811
         manifest = text(lab, node, MANIFEST)
         assert "path: /etc/kubernetes/admin.conf" in manifest and "super-admin.conf" not in manifest, node
     assert text(lab, cp2, CA) == ca and text(lab, worker, CA) == ca
+    # Enabled by the init and join modules (kubeadm starts the kubelet, never enables it).
+    assert [kubelet_enabled(lab, node) for node in nodes] == [True] * len(nodes)
     resumed = time.monotonic() - started
 
     # Check mode on the finished cluster: no change.

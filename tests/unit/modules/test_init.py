@@ -23,6 +23,10 @@ UPLOAD_CERTS = ['/usr/bin/kubeadm', 'init', 'phase', 'upload-certs', '--upload-c
                 '--kubeconfig', '{root}/etc/kubernetes/admin.conf']
 
 
+IS_ENABLED = [h.SYSTEMCTL, 'is-enabled', 'kubelet']
+ENABLE = [h.SYSTEMCTL, 'enable', 'kubelet']
+
+
 def version(text):
     return call(['/usr/bin/kubeadm', 'version', '-o', 'short'], stdout=text + '\n')
 
@@ -156,6 +160,31 @@ CASES = [
          fail=r'supported are 1\.29 to 1\.36'),
     dict(id='endpoint-without-port', params=dict(MINIMAL, control_plane_endpoint=h.VIP), calls=[], config=None,
          fail=r"control_plane_endpoint '198\.51\.100\.254' must be HOST:PORT"),
+    # enable_kubelet: kubeadm starts the kubelet but never enables it.
+    dict(id='fresh-enables-the-kubelet-before-init', params=dict(MINIMAL, enable_kubelet=True),
+         calls=[version('v1.31.4'), call(IS_ENABLED, rc=1, stdout='disabled\n'), call(ENABLE),
+                call(INIT, stdout=fixture('init-success-v1.31.stdout'), effect=kubeadm_init_succeeds)],
+         config='init-v1.31-minimal.yaml', expect=dict(changed=True, kubelet_enabled=True, token=h.TOKEN)),
+    dict(id='initialized-with-disabled-kubelet-enables-it', params=dict(MINIMAL, enable_kubelet=True),
+         node=kubeadm_init_succeeds, calls=[version('v1.31.4'), call(IS_ENABLED, rc=1, stdout='disabled\n'),
+                                            call(ENABLE)],
+         config=None, expect=dict(changed=True, kubelet_enabled=True, token='')),
+    dict(id='initialized-with-enabled-kubelet-is-unchanged', params=dict(MINIMAL, enable_kubelet=True),
+         node=kubeadm_init_succeeds, calls=[version('v1.31.4'), call(IS_ENABLED, stdout='enabled\n')],
+         config=None, expect=dict(changed=False, kubelet_enabled=False)),
+    dict(id='check-mode-only-asks-whether-the-kubelet-is-enabled', params=dict(MINIMAL, enable_kubelet=True),
+         check_mode=True, calls=[version('v1.31.4'), call(IS_ENABLED, rc=1, stdout='disabled\n')], config=None,
+         expect=dict(changed=True, kubelet_enabled=True)),
+    dict(id='masked-kubelet-refused-before-init', params=dict(MINIMAL, enable_kubelet=True),
+         calls=[version('v1.31.4'), call(IS_ENABLED, rc=1, stdout='masked\n')], config=None,
+         fail=r'^The kubelet unit is masked, so it cannot be enabled: run `systemctl unmask kubelet`'),
+    dict(id='kubelet-not-installed-refused-before-init', params=dict(MINIMAL, enable_kubelet=True),
+         calls=[version('v1.31.4'), call(IS_ENABLED, rc=1, stderr='Failed to get unit file state for '
+                                         'kubelet.service: No such file or directory\n'),
+                call(ENABLE, rc=1, stderr='Failed to enable unit: Unit file kubelet.service does not exist.\n')],
+         config=None,
+         fail=r'^systemctl enable kubelet failed: Failed to enable unit: Unit file kubelet\.service does not exist\.; '
+              r'install the kubelet package'),
     dict(id='repeated-flag-needs-v1beta4', calls=[], config=None,
          params=dict(MINIMAL, kubernetes_version='1.30.2',
                      extra_args={'api_server': {'admission-control-config-file': ['a', 'b']}}),

@@ -18,6 +18,8 @@ from ansible_collections.vipadm.kubeadm.plugins.modules import join as join_modu
 
 CONFIG = '/etc/kubernetes/vipadm/kubeadm-join.yaml'
 JOIN = ['/usr/bin/kubeadm', 'join', '--config', '{root}' + CONFIG]
+IS_ENABLED = [h.SYSTEMCTL, 'is-enabled', 'kubelet']
+ENABLE = [h.SYSTEMCTL, 'enable', 'kubelet']
 OTHER_HASH = 'sha256:11bdf3cc08ea132b33e1921b2d74c4bfc516802b4800c89e595ae04b3d1cf3d7'
 
 WORKER = {'kubernetes_version': '1.29.10', 'api_endpoint': h.ENDPOINT, 'token': h.TOKEN,
@@ -89,6 +91,20 @@ CASES = [
          fail=r'^token is not a bootstrap token'),
     dict(id='worker-already-joined', params=this_cluster(WORKER), node=joined_worker, calls=[], config=None,
          expect=dict(changed=False)),
+    # enable_kubelet: kubeadm starts the kubelet but never enables it.
+    dict(id='worker-enables-the-kubelet-before-join', params=dict(WORKER, enable_kubelet=True),
+         calls=[call(IS_ENABLED, rc=1, stdout='disabled\n'), call(ENABLE),
+                call(JOIN, stdout=fixture('join-worker-success-v1.34.stdout'), effect=joined_worker)],
+         config='join-worker-v1.29.yaml', expect=dict(changed=True, kubelet_enabled=True)),
+    dict(id='joined-worker-with-disabled-kubelet-enables-it', params=this_cluster(dict(WORKER, enable_kubelet=True)),
+         node=joined_worker, calls=[call(IS_ENABLED, rc=1, stdout='disabled\n'), call(ENABLE)], config=None,
+         expect=dict(changed=True, kubelet_enabled=True)),
+    dict(id='joined-worker-with-enabled-kubelet-is-unchanged', params=this_cluster(dict(WORKER, enable_kubelet=True)),
+         node=joined_worker, calls=[call(IS_ENABLED, stdout='enabled\n')], config=None,
+         expect=dict(changed=False, kubelet_enabled=False)),
+    dict(id='half-joined-refused-before-the-kubelet-is-touched', params=this_cluster(dict(CONTROL_PLANE,
+                                                                                       enable_kubelet=True)),
+         node=half_control_plane, calls=[], config=None, fail=r'join that did not finish as control plane'),
     dict(id='control-plane-already-joined', params=this_cluster(CONTROL_PLANE), node=joined_control_plane,
          calls=[], config=None, expect=dict(changed=False, control_plane=True)),
     dict(id='control-plane-already-joined-check-mode', params=this_cluster(CONTROL_PLANE), check_mode=True,
@@ -167,7 +183,7 @@ def test_join(case, tmp_path, capsys):
                 effect(root)
         return run_effect
 
-    calls = [dict(c, effect=reading_the_config(c['effect'])) for c in case['calls']]
+    calls = [dict(c, effect=reading_the_config(c['effect'])) if c['argv'] == JOIN else c for c in case['calls']]
     result, _ran = h.run_module(join_module, case['params'], calls, tmp_path, capsys,
                                 check_mode=case.get('check_mode', False), diff=True)
     if case.get('fail'):

@@ -70,7 +70,7 @@ def joined_files(node):
 
 def test_init_host_off_after_init_stops_the_joins(lab):
     # The first task of the join play: init reported success, no join started.
-    fault = Fault(lab, "Read the cluster CA from the init host", None, lambda: lab.stop("cp1"))
+    fault = Fault(lab, "Step 7: fresh join credentials, made right before this join", None, lambda: lab.stop("cp1"))
     run = run_playbook(lab, SITE, timeout=400, kill_when=fault)
     assert fault.done_at, run
     assert run.rc != 0, run

@@ -12,17 +12,13 @@ with the node's own credentials, and ``decide`` says whether the node may be res
 
 from __future__ import annotations
 
-import base64
-import binascii
 import http.client
-import os
 import re
-import shutil
 import socket
 import ssl
-import tempfile
 
 from ansible_collections.vipadm.kubeadm.plugins.module_utils import _kubeadm_state as state
+from ansible_collections.vipadm.kubeadm.plugins.module_utils._vip_probe import client_tls_context
 
 SUPER_ADMIN_CONF = '/etc/kubernetes/super-admin.conf'
 KUBELET_CLIENT_CURRENT = '/var/lib/kubelet/pki/kubelet-client-current.pem'
@@ -43,7 +39,6 @@ HALF_INIT = 'half_init'
 REFUSE = 'refuse'
 
 _FLAG = re.compile(r'--(advertise-address|secure-port)=(\S+)')
-_CLIENT_DATA = re.compile(r'^\s*(client-certificate-data|client-key-data):\s*["\']?([A-Za-z0-9+/=]+)', re.M)
 
 
 def local_api_endpoint(manifest_text):
@@ -57,17 +52,6 @@ def local_api_endpoint(manifest_text):
     return address, port
 
 
-def client_credentials(kubeconfig_text):
-    """(certificate PEM, key PEM) embedded in a kubeconfig written by kubeadm; None when missing."""
-    found = dict(_CLIENT_DATA.findall(kubeconfig_text or ''))
-    try:
-        cert = base64.b64decode(found['client-certificate-data']).decode('ascii')
-        key = base64.b64decode(found['client-key-data']).decode('ascii')
-    except (KeyError, binascii.Error, ValueError):
-        return None
-    return cert, key
-
-
 def classify_status(status):
     """The probe outcome of an HTTP status of the GET of the ConfigMap."""
     if status == 200:
@@ -79,30 +63,20 @@ def classify_status(status):
 
 def read_local_api(address, port, ca_pem, cert_pem, key_pem, timeout):
     """HTTP status of the GET of the ConfigMap, or None when nothing answers. Raises ssl/OSError otherwise."""
-    directory = tempfile.mkdtemp(prefix='vipadm-probe-')
+    context = client_tls_context(ca_pem, cert_pem, key_pem)
+    context.check_hostname = False  # the serving certificate names the node; the cluster CA is what counts
+    connection = http.client.HTTPSConnection(address, port, timeout=timeout, context=context)
     try:
-        paths = []
-        for name, text in (('client.crt', cert_pem), ('client.key', key_pem)):
-            path = os.path.join(directory, name)
-            state.write_private_file(path, text)
-            paths.append(path)
-        context = ssl.create_default_context(cadata=ca_pem)
-        context.check_hostname = False  # the serving certificate names the node; the cluster CA is what counts
-        context.load_cert_chain(paths[0], paths[1])
-        connection = http.client.HTTPSConnection(address, port, timeout=timeout, context=context)
-        try:
-            connection.request('GET', CONFIGMAP_PATH)
-            return connection.getresponse().status
-        except (ConnectionRefusedError, socket.timeout, TimeoutError):
-            return None
-        except OSError as exc:
-            if isinstance(exc, ssl.SSLError):
-                raise
-            return None  # no route, unreachable: nothing answers
-        finally:
-            connection.close()
+        connection.request('GET', CONFIGMAP_PATH)
+        return connection.getresponse().status
+    except (ConnectionRefusedError, socket.timeout, TimeoutError):
+        return None
+    except OSError as exc:
+        if isinstance(exc, ssl.SSLError):
+            raise
+        return None  # no route, unreachable: nothing answers
     finally:
-        shutil.rmtree(directory, ignore_errors=True)
+        connection.close()
 
 
 def probe(root, timeout=3.0, reader=read_local_api):
@@ -112,7 +86,7 @@ def probe(root, timeout=3.0, reader=read_local_api):
         return UNKNOWN, 'kube-apiserver.yaml names no --advertise-address'
     # 1.29+: admin.conf has no rights until init created the kubeadm:cluster-admins binding.
     kubeconfig = SUPER_ADMIN_CONF if state.exists(root, SUPER_ADMIN_CONF) else state.ADMIN_CONF
-    credentials = client_credentials(state.read_text(root, kubeconfig))
+    credentials = state.kubeconfig_client(state.read_text(root, kubeconfig))
     ca_pem = state.read_text(root, state.CA_CERT)
     if not credentials or not ca_pem:
         return UNKNOWN, 'no client credentials in %s or no %s' % (kubeconfig, state.CA_CERT)

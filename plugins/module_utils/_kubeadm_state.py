@@ -77,6 +77,7 @@ def read_text(root, path):
 _SERVER = re.compile(r'^\s*server:\s*["\']?([^"\'\s]+)["\']?\s*$', re.M)
 _CA_DATA = re.compile(r'^\s*certificate-authority-data:\s*["\']?([A-Za-z0-9+/=]+)["\']?\s*$', re.M)
 _CA_FILE = re.compile(r'^\s*certificate-authority:\s*["\']?([^"\'\s]+)["\']?\s*$', re.M)
+_CLIENT_DATA = re.compile(r'^\s*(client-certificate-data|client-key-data):\s*["\']?([A-Za-z0-9+/=]+)', re.M)
 
 
 def kubeconfig_cluster(text, root='/'):
@@ -94,6 +95,17 @@ def kubeconfig_cluster(text, root='/'):
         if ca_file:
             ca_pem = read_text(root, ca_file.group(1))
     return {'server': server.group(1) if server else None, 'ca_pem': ca_pem}
+
+
+def kubeconfig_client(text):
+    """(certificate PEM, key PEM) embedded in a kubeconfig written by kubeadm; None when missing."""
+    found = dict(_CLIENT_DATA.findall(text or ''))
+    try:
+        cert = base64.b64decode(found['client-certificate-data']).decode('ascii')
+        key = base64.b64decode(found['client-key-data']).decode('ascii')
+    except (KeyError, binascii.Error, ValueError):
+        return None
+    return cert, key
 
 
 def hashes_of(pem_text):

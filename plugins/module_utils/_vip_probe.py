@@ -11,8 +11,6 @@ tells the user where the VIP path breaks.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import calendar
 import errno
 import http.client
@@ -24,6 +22,8 @@ import socket
 import ssl
 import tempfile
 import time
+
+from ansible_collections.vipadm.kubeadm.plugins.module_utils import _kubeadm_state as state
 
 # OpenSSL verification codes (x509_vfy.h) that tell "unknown CA" from "wrong name".
 _UNKNOWN_CA_CODES = {2, 18, 19, 20, 21}
@@ -187,11 +187,11 @@ def kube_vip_replaced(vip_local, lease, changed_at):
     """
     if not vip_local:
         return True, 'the VIP is not on this node'
-    spec = (lease or {}).get('spec') or {}
-    holder = spec.get('holderIdentity') or ''
-    acquired = parse_micro_time(spec.get('acquireTime'))
     if lease is None:
         return False, 'the VIP is on this node and its Lease cannot be read yet'
+    spec = lease.get('spec') or {}
+    holder = spec.get('holderIdentity') or ''
+    acquired = parse_micro_time(spec.get('acquireTime'))
     if not holder:
         return False, 'the VIP is on this node and its Lease has no holder (kube-vip is restarting)'
     if acquired is None or acquired <= changed_at:
@@ -219,33 +219,14 @@ def wait_for_kube_vip_restart(address, changed_at, read_lease, timeout, sleep=0.
         pause(sleep)
 
 
-_CLIENT_CERT_DATA = re.compile(r'^\s*client-certificate-data:\s*["\']?([A-Za-z0-9+/=]+)["\']?\s*$', re.M)
-_CLIENT_KEY_DATA = re.compile(r'^\s*client-key-data:\s*["\']?([A-Za-z0-9+/=]+)["\']?\s*$', re.M)
-
-
-def kubeconfig_client_pem(text):
-    """The client certificate and key PEM embedded in a kubeconfig written by kubeadm (admin.conf)."""
-    cert = _CLIENT_CERT_DATA.search(text or '')
-    key = _CLIENT_KEY_DATA.search(text or '')
-    if not cert or not key:
-        raise ValueError('it has no client-certificate-data and client-key-data (kubeadm writes both into admin.conf)')
-    try:
-        return base64.b64decode(cert.group(1)).decode('ascii'), base64.b64decode(key.group(1)).decode('ascii')
-    except (binascii.Error, ValueError) as exc:
-        raise ValueError('its client certificate or key is not base64 PEM (%s)' % exc)
-
-
 def client_tls_context(ca_pem, cert_pem, key_pem):
     """:func:`tls_context` that also presents a client certificate (loaded from a private temporary dir)."""
     context = tls_context(ca_pem)
     directory = tempfile.mkdtemp(prefix='vipadm-')  # mode 0700: the key never sits where others can read it
     try:
-        paths = []
-        for name, pem in (('client.crt', cert_pem), ('client.key', key_pem)):
-            path = os.path.join(directory, name)
-            with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), 'w') as handle:
-                handle.write(pem)
-            paths.append(path)
+        paths = [os.path.join(directory, name) for name in ('client.crt', 'client.key')]
+        for path, pem in zip(paths, (cert_pem, key_pem)):
+            state.write_private_file(path, pem)
         context.load_cert_chain(paths[0], paths[1])
     finally:
         shutil.rmtree(directory, ignore_errors=True)

@@ -174,10 +174,10 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.vipadm.kubeadm.plugins.module_utils._kubeadm_state import kubeconfig_client
 from ansible_collections.vipadm.kubeadm.plugins.module_utils._vip_probe import (
     client_tls_context,
     get_json,
-    kubeconfig_client_pem,
     lease_path,
     wait_for_kube_vip_restart,
     wait_for_vip,
@@ -215,8 +215,11 @@ def _wait_for_restart(module, ca_pem):
                          % (restart['manifest'], exc))
     try:
         with open(restart['kubeconfig'], 'r', encoding='utf-8') as handle:
-            cert_pem, key_pem = kubeconfig_client_pem(handle.read())
-        context = client_tls_context(ca_pem, cert_pem, key_pem)
+            credentials = kubeconfig_client(handle.read())
+        if credentials is None:
+            raise ValueError('it has no client-certificate-data and client-key-data (kubeadm writes both into '
+                             'admin.conf)')
+        context = client_tls_context(ca_pem, *credentials)
     except (OSError, ValueError, ssl.SSLError) as exc:
         module.fail_json(msg='Cannot use %s and the CA to read kube-vip\'s Lease (%s): give a kubeconfig with an '
                              'embedded client certificate and key, e.g. /etc/kubernetes/admin.conf, and the cluster CA.'

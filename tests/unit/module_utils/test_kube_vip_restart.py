@@ -18,6 +18,7 @@ sys.path.insert(0, HERE)
 import harness as h  # noqa: E402
 from test_vip_probe import Server  # noqa: E402
 
+from ansible_collections.vipadm.kubeadm.plugins.module_utils import _kubeadm_state as state  # noqa: E402
 from ansible_collections.vipadm.kubeadm.plugins.module_utils import _vip_probe as probe  # noqa: E402
 from ansible_collections.vipadm.kubeadm.plugins.modules import wait_for_vip as module  # noqa: E402
 
@@ -121,12 +122,11 @@ def _kubeconfig_with_client(ca_pem, cert_pem, key_pem):
             .replace('client-key-data: LS0t', 'client-key-data: ' + base64.b64encode(key_pem.encode()).decode()))
 
 
-def test_kubeconfig_client_pem():
+def test_kubeconfig_client():
     ca_pem, ca_key, _ = h.make_ca('cluster-ca')
     cert_pem, key_pem = h.make_server_cert(ca_key, ca_pem, common_name='kubernetes-admin')
-    assert probe.kubeconfig_client_pem(_kubeconfig_with_client(ca_pem, cert_pem, key_pem)) == (cert_pem, key_pem)
-    with pytest.raises(ValueError, match='no client-certificate-data'):
-        probe.kubeconfig_client_pem(h.kubeconfig('https://198.51.100.254:6443', ca_pem).replace('client-key', 'x'))
+    assert state.kubeconfig_client(_kubeconfig_with_client(ca_pem, cert_pem, key_pem)) == (cert_pem, key_pem)
+    assert state.kubeconfig_client(h.kubeconfig('https://198.51.100.254:6443', ca_pem).replace('client-key', 'x')) is None
 
 
 # --- the module against an API server stand-in ---------------------------------------------------

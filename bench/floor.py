@@ -80,24 +80,16 @@ def wait_for_vip(shell, node, vip, insecure=False):
 
 
 def wait_for_kube_vip_restart(shell, node, vip):
-    """Until the kubelet has replaced `node`'s kube-vip after its manifest changed: the same decision as
-    wait_for_vip's after_kube_vip_restart (the VIP gone from the node, or the Lease taken after the write),
-    one SSH command per poll."""
-    lease = "kubectl --kubeconfig %s -n kube-system get lease plndr-cp-lock -o json" % ADMIN
+    """Until the kubelet has replaced `node`'s kube-vip after its manifest changed: wait_for_vip's own
+    after_kube_vip_restart loop, with the VIP check and the Lease read done over SSH."""
+    lease = f"kubectl --kubeconfig {ADMIN} -n kube-system get lease plndr-cp-lock -o json || true"
     changed_at = float(shell.run(node, f"date -r {MANIFEST} +%s.%N"))
-    deadline = time.monotonic() + WAIT_TIMEOUT
-    while time.monotonic() < deadline:
-        out = shell.run(node, f"if ip -o addr show to {vip} | grep -q .; then {lease} || true; else echo gone; fi")
-        if out.strip() == "gone":
-            return
-        try:
-            done, _ = _vip_probe.kube_vip_replaced(True, json.loads(out), changed_at)
-        except ValueError:
-            done = False
-        if done:
-            return
-        time.sleep(POLL)
-    raise FloorError(f"{node}: kube-vip was not replaced within {WAIT_TIMEOUT} s after its manifest changed")
+    result = _vip_probe.wait_for_kube_vip_restart(
+        vip, changed_at, lambda: json.loads(shell.run(node, lease)), WAIT_TIMEOUT, sleep=POLL,
+        is_local=lambda address: bool(shell.run(node, f"ip -o addr show to {address}").strip()))
+    if not result["restarted"]:
+        raise FloorError(f"{node}: kube-vip was not replaced within {WAIT_TIMEOUT} s after its manifest changed: "
+                         f"{result['reason']}")
 
 
 def fresh_credentials(shell, init_node, control_plane):

@@ -6,12 +6,11 @@ import os
 import stat
 import sys
 
-import pytest
-
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
 sys.path.insert(0, os.path.join(REPO, ".collections"))
+sys.path.insert(0, os.path.join(REPO, "tests", "unit", "fixtures"))
 
-from ansible.module_utils.testing import patch_module_args  # noqa: E402
+from module_main import run_main  # noqa: E402
 
 from ansible_collections.vipadm.kubeadm.plugins.modules import kube_vip_manifest  # noqa: E402
 from ansible_collections.vipadm.kubeadm.plugins.module_utils._kube_vip import DEFAULT_VERSION  # noqa: E402
@@ -22,15 +21,7 @@ ARP = dict(version="v0.8.9", address="192.168.0.40", interface="eth0", arp=True,
 
 
 def run_module(capsys, check_mode=False, diff=False, **args):
-    args = dict(args)
-    args["_ansible_check_mode"] = check_mode
-    args["_ansible_diff"] = diff
-    with patch_module_args(args):
-        with pytest.raises(SystemExit) as exited:
-            kube_vip_manifest.main()
-    result = json.loads(capsys.readouterr().out)
-    result["rc"] = exited.value.code
-    return result
+    return run_main(kube_vip_manifest, args, capsys, check_mode, diff)
 
 
 def reference(name):

@@ -1,7 +1,6 @@
 # -*- coding: utf-8 -*-
 """The node_prep_plan module: reads os-release, never changes anything, refuses with fail_json."""
 
-import json
 import os
 import sys
 
@@ -9,22 +8,16 @@ import pytest
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
 sys.path.insert(0, os.path.join(REPO, ".collections"))
+sys.path.insert(0, os.path.join(REPO, "tests", "unit", "fixtures"))
 
-from ansible.module_utils.testing import patch_module_args  # noqa: E402
+from module_main import run_main  # noqa: E402
 
 from ansible_collections.vipadm.kubeadm.plugins.modules import node_prep_plan  # noqa: E402
 
 
 def run_module(capsys, monkeypatch, os_release, check_mode=False, **args):
     monkeypatch.setattr(node_prep_plan, "OS_RELEASE_PATHS", tuple(str(path) for path in os_release))
-    args = dict(args)
-    args["_ansible_check_mode"] = check_mode
-    with patch_module_args(args):
-        with pytest.raises(SystemExit) as exited:
-            node_prep_plan.main()
-    result = json.loads(capsys.readouterr().out)
-    result["rc"] = exited.value.code
-    return result
+    return run_main(node_prep_plan, args, capsys, check_mode)
 
 
 @pytest.mark.parametrize("check_mode", [False, True])

@@ -11,9 +11,10 @@ import pytest
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
 sys.path.insert(0, os.path.join(REPO, ".collections"))
+sys.path.insert(0, os.path.join(REPO, "tests", "unit", "fixtures"))
 
 from ansible.module_utils import basic  # noqa: E402
-from ansible.module_utils.testing import patch_module_args  # noqa: E402
+from module_main import run_main  # noqa: E402
 
 from ansible_collections.vipadm.kubeadm.plugins.modules import preflight_facts  # noqa: E402
 
@@ -43,16 +44,14 @@ def run(capsys, tmp_path, arping_rc, tcp_answers, files=(), arp_wait=5.0):
 
     overlapped = []
     bin_path = lambda self, name, *a, **k: "/usr/bin/" + name  # noqa: E731
-    with patch_module_args({"vip": VIP, "probe_arp": True}), \
-            mock.patch.object(basic.AnsibleModule, "run_command", run_command), \
+    with mock.patch.object(basic.AnsibleModule, "run_command", run_command), \
             mock.patch.object(basic.AnsibleModule, "get_bin_path", bin_path), \
             mock.patch.object(preflight_facts, "_tcp_answers", tcp), \
             mock.patch.object(preflight_facts._preflight, "KUBEADM_FILES", [str(tmp_path / f) for f in files]):
         for name in files:
             (tmp_path / name).write_text("x")
-        with pytest.raises(SystemExit):
-            preflight_facts.main()
-    return json.loads(capsys.readouterr().out), overlapped, commands
+        result = run_main(preflight_facts, {"vip": VIP, "probe_arp": True}, capsys)
+    return result, overlapped, commands
 
 
 @pytest.mark.parametrize("arping_rc, answers", [(0, False), (1, True)])

@@ -5,12 +5,11 @@ import json
 import os
 import sys
 
-import pytest
-
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
 sys.path.insert(0, os.path.join(REPO, ".collections"))
+sys.path.insert(0, os.path.join(REPO, "tests", "unit", "fixtures"))
 
-from ansible.module_utils.testing import patch_module_args  # noqa: E402
+from module_main import run_main  # noqa: E402
 
 from ansible_collections.vipadm.kubeadm.plugins.modules import preflight  # noqa: E402
 
@@ -25,12 +24,7 @@ def report(name, address):
 def run_module(capsys, **args):
     args = dict(vip="198.51.100.254", kubernetes_version="1.32.4", control_planes=CP,
                 nodes={name: report(name, "198.51.100.%d" % (11 + i)) for i, name in enumerate(CP)}, **args)
-    with patch_module_args(args):
-        with pytest.raises(SystemExit) as exited:
-            preflight.main()
-    result = json.loads(capsys.readouterr().out)
-    result["rc"] = exited.value.code
-    return result
+    return run_main(preflight, args, capsys)
 
 
 def test_a_malformed_bgp_peer_is_refused_with_its_address_and_as_readable_and_its_password_hidden(capsys):

@@ -19,6 +19,9 @@ V1BETA4_FROM_MINOR = 31
 API_V1BETA3 = 'kubeadm.k8s.io/v1beta3'
 API_V1BETA4 = 'kubeadm.k8s.io/v1beta4'
 KUBELET_API = 'kubelet.config.k8s.io/v1beta1'
+KUBE_PROXY_API = 'kubeproxy.config.k8s.io/v1alpha1'
+# The kubelet's cgroupDriver values; the container runtime must use the same one.
+CGROUP_DRIVERS = ('systemd', 'cgroupfs')
 
 TOKEN_PATTERN = re.compile(r'\A[a-z0-9]{6}\.[a-z0-9]{16}\Z')
 CA_HASH_PATTERN = re.compile(r'\Asha256:[0-9a-f]{64}\Z')
@@ -208,7 +211,7 @@ def cert_sans(control_plane_endpoint, extra_sans):
 
 
 def init_documents(params):
-    """InitConfiguration + ClusterConfiguration (+ KubeletConfiguration) for ``kubeadm init``."""
+    """InitConfiguration + ClusterConfiguration (+ KubeletConfiguration, KubeProxyConfiguration) for ``kubeadm init``."""
     version = checked_kubernetes_version(params['kubernetes_version'])
     api_version = config_api_version(version)
     endpoint = params['control_plane_endpoint']
@@ -245,11 +248,45 @@ def init_documents(params):
         cluster['imageRepository'] = params['image_repository']
 
     documents = [init, cluster]
-    if params.get('kubelet_config'):
-        kubelet = {'apiVersion': KUBELET_API, 'kind': 'KubeletConfiguration'}
-        kubelet.update((k, v) for k, v in params['kubelet_config'].items() if k not in ('apiVersion', 'kind'))
-        documents.append(kubelet)
+    kubelet_fields = kubelet_config(params.get('kubelet_config'), params.get('cgroup_driver'))
+    if kubelet_fields:
+        documents.append(component_document(KUBELET_API, 'KubeletConfiguration', kubelet_fields))
+    if params.get('kube_proxy_config'):
+        documents.append(component_document(KUBE_PROXY_API, 'KubeProxyConfiguration', params['kube_proxy_config']))
     return documents
+
+
+def component_document(api_version, kind, fields):
+    """A component configuration document (kubelet, kube-proxy) with the user's fields after its header;
+    an apiVersion or kind among the fields is ignored (the header is the one kubeadm reads)."""
+    document = {'apiVersion': api_version, 'kind': kind}
+    document.update((key, value) for key, value in fields.items() if key not in ('apiVersion', 'kind'))
+    return document
+
+
+def kubelet_config(fields, cgroup_driver=None):
+    """The KubeletConfiguration fields: the user's, with ``cgroupDriver`` set to ``cgroup_driver`` when given.
+
+    The kubelet and the container runtime must use the same cgroup driver (kubeadm's default is systemd),
+    so a ``cgroupDriver`` in ``fields`` that contradicts ``cgroup_driver`` is refused, as is a driver
+    that is neither systemd nor cgroupfs.
+    """
+    fields = dict(fields or {})
+    given = fields.get('cgroupDriver')
+    for name, value in (('cgroup_driver', cgroup_driver), ('kubelet_config.cgroupDriver', given)):
+        if value is not None and value not in CGROUP_DRIVERS:
+            raise KubeadmError('%s is %r, which is not a cgroup driver: use systemd or cgroupfs, the driver of '
+                               'the container runtime.' % (name, value))
+    if cgroup_driver is None:
+        return fields
+    if given is not None and given != cgroup_driver:
+        raise KubeadmError(
+            'kubelet_config.cgroupDriver is %s but cgroup_driver is %s: the kubelet must use the cgroup driver of '
+            'the container runtime; remove cgroupDriver from kubelet_config and set cgroup_driver to that driver.'
+            % (given, cgroup_driver))
+    ordered = {'cgroupDriver': cgroup_driver}
+    ordered.update((key, value) for key, value in fields.items() if key != 'cgroupDriver')
+    return ordered
 
 
 def join_document(params):

@@ -5,7 +5,8 @@
 
 ``plan`` takes the cluster's Kubernetes version, the node's /etc/os-release text and the user's
 overrides, and returns the package manager, the package repositories (Kubernetes and, where needed,
-containerd), the pinned package specs and the pause image kubeadm expects. Unsupported versions or
+containerd), the pinned package specs, the pause image kubeadm expects, how that Kubernetes version runs on
+containerd 1.x and the directory of the CNI plugins. Unsupported versions or
 platforms raise ``NodePrepError`` with a sentence that says what is wrong and what to do.
 """
 
@@ -30,9 +31,16 @@ PAUSE_VERSIONS = {
     36: "3.10.2",
 }
 
-# Kubernetes 1.35 is the last minor that supports containerd 1.x; distribution packages of the
-# supported Debian/Ubuntu releases are 1.6/1.7, so from 1.36 on containerd comes from Docker's repository.
-FIRST_MINOR_NEEDING_CONTAINERD_2 = 36
+# containerd 1.x lacks the CRI RuntimeConfig call. From Kubernetes 1.36 the kubelet warns about it and falls
+# back to its own cgroupDriver (measured: kubelet 1.36 and 1.37 run on containerd 1.6.20); upstream removes
+# that fallback in 1.38, which needs containerd 2. The distribution packages of the supported Debian/Ubuntu
+# releases are 1.6/1.7, so from 1.36 on containerd comes from Docker's repository unless asked otherwise.
+FIRST_MINOR_DEPRECATING_CONTAINERD_1 = 36
+FIRST_MINOR_NEEDING_CONTAINERD_2 = 38
+
+# What the CRI plugin's cni.bin_dir is when node_prep_cni_bin_dir is not given: containerd's own default,
+# where pkgs.k8s.io's kubernetes-cni and the network add-ons' installers put their plugins.
+DEFAULT_CNI_BIN_DIR = "/opt/cni/bin"
 
 KUBERNETES_PACKAGES = ("kubelet", "kubeadm", "kubectl")
 DEFAULT_IMAGE_REPOSITORY = "registry.k8s.io"
@@ -155,9 +163,36 @@ def containerd_source(platform, minor, requested=None):
                 "unset or set it to docker."
             )
         return requested
-    if platform["family"] == "redhat" or minor >= FIRST_MINOR_NEEDING_CONTAINERD_2:
+    if platform["family"] == "redhat" or minor >= FIRST_MINOR_DEPRECATING_CONTAINERD_1:
         return "docker"
     return "distribution"
+
+
+def containerd_1_support(minor):
+    """How Kubernetes 1.<minor> runs on containerd 1.x, for the check of the installed containerd.
+
+    ``full`` up to 1.35; ``fallback`` for 1.36 and 1.37 (the kubelet warns and uses its own cgroupDriver,
+    which must then match containerd's); ``none`` from 1.38 (containerd 2 needed).
+    """
+    if minor >= FIRST_MINOR_NEEDING_CONTAINERD_2:
+        return "none"
+    if minor >= FIRST_MINOR_DEPRECATING_CONTAINERD_1:
+        return "fallback"
+    return "full"
+
+
+def cni_bin_dir(path=None):
+    """The directory of the CNI plugin binaries containerd runs: an absolute path, or a refusal."""
+    if not path:
+        return DEFAULT_CNI_BIN_DIR
+    text = str(path).strip()
+    if not text.startswith("/"):
+        raise NodePrepError(
+            "node_prep_cni_bin_dir is %r, which is not an absolute path: set it to the directory that holds "
+            "the CNI plugin binaries, such as /opt/cni/bin or /usr/lib/cni (Debian's and Ubuntu's "
+            "containernetworking-plugins)." % (path,)
+        )
+    return text.rstrip("/") or "/"
 
 
 def containerd_repository(platform, source, base_url=None):
@@ -187,6 +222,7 @@ def plan(
     kubernetes_repository_url=None,
     containerd_source_override=None,
     containerd_repository_url=None,
+    cni_bin_dir_override=None,
 ):
     """Everything node_prep needs to know for one node, or NodePrepError before anything changes."""
     version = parse_kubernetes_version(kubernetes_version)
@@ -194,6 +230,7 @@ def plan(
     minor = version[1]
     manager = platform["package_manager"]
     source = containerd_source(platform, minor, containerd_source_override)
+    cni_directory = cni_bin_dir(cni_bin_dir_override)
     return {
         "kubernetes_version": "%d.%d.%d" % version,
         "kubernetes_minor": "1.%d" % minor,
@@ -206,4 +243,6 @@ def plan(
         "containerd_source": source,
         "containerd_package": "containerd" if source == "distribution" else "containerd.io",
         "containerd_repository": containerd_repository(platform, source, containerd_repository_url),
+        "containerd_1_support": containerd_1_support(minor),
+        "cni_bin_dir": cni_directory,
     }

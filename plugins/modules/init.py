@@ -11,8 +11,9 @@ module: init
 short_description: Initialize the first control plane of a Kubernetes cluster with kubeadm
 version_added: 0.1.0
 description:
-  - Writes a kubeadm configuration file (C(InitConfiguration), C(ClusterConfiguration) and, when
-    O(kubelet_config) is given, C(KubeletConfiguration)) and runs C(kubeadm init --config <file> --upload-certs).
+  - Writes a kubeadm configuration file (C(InitConfiguration), C(ClusterConfiguration), a
+    C(KubeletConfiguration) when O(cgroup_driver) or O(kubelet_config) is given and a C(KubeProxyConfiguration)
+    when O(kube_proxy_config) is given) and runs C(kubeadm init --config <file> --upload-certs).
   - The configuration uses C(kubeadm.k8s.io/v1beta3) below Kubernetes 1.31 and C(kubeadm.k8s.io/v1beta4)
     from 1.31; O(extra_args) are written in the shape of that API (a map, or a list of name/value pairs).
   - The host of O(control_plane_endpoint) (the VIP) is always among the API server certificate SANs.
@@ -104,10 +105,27 @@ options:
       kubelet:
         description: Flags of this node's kubelet (C(nodeRegistration.kubeletExtraArgs)).
         type: dict
+  cgroup_driver:
+    description:
+      - The cgroup driver of the container runtime, written as the C(cgroupDriver) of the C(KubeletConfiguration);
+        the kubelet and the runtime must use the same one. kubeadm's default (V(systemd)) when omitted.
+      - V(cgroupfs) where the nodes do not run systemd as PID 1. The C(vipadm.kubeadm.node_prep) role writes
+        containerd's driver from the same variable, C(vipadm_cgroup_driver), as the control_plane role passes here.
+      - A C(cgroupDriver) in O(kubelet_config) that differs is refused before anything runs.
+    type: str
+    choices: [systemd, cgroupfs]
   kubelet_config:
     description:
       - Fields of a C(KubeletConfiguration) (C(kubelet.config.k8s.io/v1beta1)) appended to the configuration;
-        kubeadm uploads it for every node of the cluster.
+        kubeadm uploads it for every node of the cluster. Fields are passed as given, for example
+        C(failCgroupV1) (V(false) on cgroup v1 hosts from Kubernetes 1.35).
+    type: dict
+  kube_proxy_config:
+    description:
+      - Fields of a C(KubeProxyConfiguration) (C(kubeproxy.config.k8s.io/v1alpha1)) appended to the configuration;
+        kubeadm uploads it for the kube-proxy of every node. For example C(mode) set to V(ipvs), or
+        C(conntrack.maxPerCore) set to V(0) where the nodes may not write the machine-wide C(nf_conntrack_max)
+        (in containers).
     type: dict
   skip_phases:
     description:
@@ -162,8 +180,12 @@ EXAMPLES = r"""
     extra_args:
       api_server:
         audit-log-maxage: 30
+    cgroup_driver: cgroupfs
     kubelet_config:
-      cgroupDriver: systemd
+      failCgroupV1: false
+    kube_proxy_config:
+      conntrack:
+        maxPerCore: 0
   register: cluster
   no_log: true
 """
@@ -253,7 +275,9 @@ def argument_spec():
             etcd=dict(type='dict'),
             kubelet=dict(type='dict'),
         )),
+        cgroup_driver=dict(type='str', choices=['systemd', 'cgroupfs']),
         kubelet_config=dict(type='dict'),
+        kube_proxy_config=dict(type='dict'),
         skip_phases=dict(type='list', elements='str', default=[]),
         ignore_preflight_errors=dict(type='list', elements='str', default=[]),
         image_repository=dict(type='str'),

@@ -15,7 +15,8 @@ version_added: 0.1.0
 description:
   - Reads the node's C(/etc/os-release) and returns, for the Kubernetes version given, the package
     manager, the Kubernetes package repository of that minor version, where containerd comes from,
-    the pinned package specs and the pause image that kubeadm of that version expects.
+    the pinned package specs, the pause image that kubeadm of that version expects, how that version
+    runs on containerd 1.x and the directory of the CNI plugins.
   - Refuses, without changing anything, a Kubernetes version outside 1.29 to 1.36 or a platform
     other than Debian 12, Ubuntu 22.04/24.04 and RHEL-family 9.
   - Used by the C(vipadm.kubeadm.node_prep) role before it changes anything.
@@ -43,13 +44,20 @@ options:
       - C(distribution) installs the distribution's C(containerd) package, C(docker) the
         C(containerd.io) package from Docker's repository.
       - Default is C(docker) on RHEL-family 9 (no distribution package) and for Kubernetes 1.36 and
-        later (which need containerd 2), C(distribution) otherwise.
+        later (whose kubelet deprecates containerd 1.x; 1.38 needs containerd 2), C(distribution)
+        otherwise.
     type: str
     choices: [distribution, docker]
   containerd_repository_url:
     description:
       - URL of a mirror of Docker's C(linux/<distro>) repository tree, used when containerd comes
         from Docker. Default is C(https://download.docker.com/linux/<distro>).
+    type: str
+  cni_bin_dir:
+    description:
+      - The directory of the CNI plugin binaries containerd runs, an absolute path. A relative path is
+        refused.
+      - Default is containerd's own default C(/opt/cni/bin).
     type: str
 attributes:
   check_mode:
@@ -135,6 +143,19 @@ containerd_repository:
   returned: success
   type: dict
   sample: {url: "https://download.docker.com/linux/debian", key_url: "https://download.docker.com/linux/debian/gpg", suite: bookworm, component: stable}
+containerd_1_support:
+  description:
+    - How this Kubernetes version runs on containerd 1.x. C(full) up to 1.35; C(fallback) for 1.36 and
+      1.37 (the kubelet warns that containerd 1.x lacks the CRI RuntimeConfig call and uses its own
+      C(cgroupDriver)); C(none) from 1.38 (containerd 2 needed).
+  returned: success
+  type: str
+  sample: full
+cni_bin_dir:
+  description: The directory of the CNI plugin binaries, normalized (no trailing slash).
+  returned: success
+  type: str
+  sample: /opt/cni/bin
 """
 
 from ansible.module_utils.basic import AnsibleModule
@@ -162,6 +183,7 @@ def main():
             kubernetes_repository_url=dict(type="str"),
             containerd_source=dict(type="str", choices=["distribution", "docker"]),
             containerd_repository_url=dict(type="str"),
+            cni_bin_dir=dict(type="str"),
         ),
         supports_check_mode=True,
     )
@@ -175,6 +197,7 @@ def main():
             kubernetes_repository_url=params["kubernetes_repository_url"],
             containerd_source_override=params["containerd_source"],
             containerd_repository_url=params["containerd_repository_url"],
+            cni_bin_dir_override=params["cni_bin_dir"],
         )
     except NodePrepError as error:
         module.fail_json(msg=str(error))

@@ -105,6 +105,87 @@ def test_yaml_structures_round_trip():
     assert yaml.safe_load(k.to_yaml(document)) == document
 
 
+# --- config documents: cgroup driver, kubelet and kube-proxy ------------------------------------------
+
+INIT_PARAMS = {'kubernetes_version': '1.36.3', 'control_plane_endpoint': h.ENDPOINT}
+
+
+def kinds(documents):
+    return [document['kind'] for document in documents]
+
+
+def test_without_component_settings_only_init_and_cluster_are_written():
+    assert kinds(k.init_documents(INIT_PARAMS)) == ['InitConfiguration', 'ClusterConfiguration']
+
+
+@pytest.mark.parametrize('driver', ['systemd', 'cgroupfs'])
+def test_the_cgroup_driver_alone_makes_a_kubelet_configuration(driver):
+    documents = k.init_documents(dict(INIT_PARAMS, cgroup_driver=driver))
+    assert documents[2] == {'apiVersion': 'kubelet.config.k8s.io/v1beta1', 'kind': 'KubeletConfiguration',
+                            'cgroupDriver': driver}
+
+
+def test_the_cgroup_driver_joins_the_kubelet_fields_which_pass_unchanged():
+    # failCgroupV1: false keeps a 1.35+ kubelet running on a cgroup v1 host; it is passed through as given.
+    fields = {'failCgroupV1': False, 'failSwapOn': False, 'evictionHard': {'memory.available': '100Mi'}}
+    kubelet = k.init_documents(dict(INIT_PARAMS, cgroup_driver='cgroupfs', kubelet_config=fields))[2]
+    assert kubelet == dict(fields, apiVersion=k.KUBELET_API, kind='KubeletConfiguration', cgroupDriver='cgroupfs')
+    assert 'failCgroupV1: false\n' in k.to_yaml(kubelet)
+    assert k.init_documents(dict(INIT_PARAMS, kubelet_config=fields))[2] == dict(
+        fields, apiVersion=k.KUBELET_API, kind='KubeletConfiguration')
+
+
+def test_a_kubelet_cgroup_driver_equal_to_cgroup_driver_is_accepted():
+    kubelet = k.init_documents(dict(INIT_PARAMS, cgroup_driver='cgroupfs',
+                                    kubelet_config={'cgroupDriver': 'cgroupfs'}))[2]
+    assert kubelet['cgroupDriver'] == 'cgroupfs'
+
+
+def test_without_cgroup_driver_the_kubelet_config_keeps_its_own():
+    kubelet = k.init_documents(dict(INIT_PARAMS, kubelet_config={'cgroupDriver': 'cgroupfs'}))[2]
+    assert kubelet['cgroupDriver'] == 'cgroupfs'
+
+
+@pytest.mark.parametrize('kubelet_driver, driver', [('systemd', 'cgroupfs'), ('cgroupfs', 'systemd')])
+def test_a_kubelet_cgroup_driver_that_contradicts_cgroup_driver_is_refused(kubelet_driver, driver):
+    params = dict(INIT_PARAMS, cgroup_driver=driver, kubelet_config={'cgroupDriver': kubelet_driver})
+    with pytest.raises(k.KubeadmError) as refused:
+        k.init_documents(params)
+    assert str(refused.value) == (
+        'kubelet_config.cgroupDriver is %s but cgroup_driver is %s: the kubelet must use the cgroup driver of the '
+        'container runtime; remove cgroupDriver from kubelet_config and set cgroup_driver to that driver.'
+        % (kubelet_driver, driver))
+
+
+@pytest.mark.parametrize('params, name', [
+    (dict(cgroup_driver='cgroupsfs'), 'cgroup_driver'),
+    (dict(kubelet_config={'cgroupDriver': 'Systemd'}), 'kubelet_config.cgroupDriver'),
+])
+def test_a_cgroup_driver_that_is_not_one_is_refused(params, name):
+    with pytest.raises(k.KubeadmError, match=r'^%s is .*, which is not a cgroup driver: use systemd or cgroupfs'
+                       % name.replace('.', r'\.')):
+        k.init_documents(dict(INIT_PARAMS, **params))
+
+
+def test_kube_proxy_config_is_a_kube_proxy_configuration_document_after_the_kubelet():
+    documents = k.init_documents(dict(INIT_PARAMS, cgroup_driver='systemd',
+                                      kube_proxy_config={'conntrack': {'maxPerCore': 0}, 'mode': 'ipvs'}))
+    assert kinds(documents) == ['InitConfiguration', 'ClusterConfiguration', 'KubeletConfiguration',
+                                'KubeProxyConfiguration']
+    assert k.to_yaml(documents[3]) == (
+        'apiVersion: kubeproxy.config.k8s.io/v1alpha1\n'
+        'kind: KubeProxyConfiguration\n'
+        'conntrack:\n'
+        '  maxPerCore: 0\n'
+        'mode: ipvs\n')
+
+
+def test_kube_proxy_config_alone_and_its_own_header_ignored():
+    documents = k.init_documents(dict(INIT_PARAMS, kube_proxy_config={'kind': 'Other', 'apiVersion': 'x/v9',
+                                                                      'mode': 'iptables'}))
+    assert documents[2:] == [{'apiVersion': k.KUBE_PROXY_API, 'kind': 'KubeProxyConfiguration', 'mode': 'iptables'}]
+
+
 # --- output parsing --------------------------------------------------------------------------------
 
 @pytest.mark.parametrize('name', ['init-success-v1.29.stdout', 'init-success-v1.31.stdout',

@@ -12,6 +12,8 @@ sys.path.insert(0, os.path.join(REPO, ".collections"))
 
 from ansible_collections.vipadm.kubeadm.plugins.module_utils._node_prep import (  # noqa: E402
     NodePrepError,
+    cni_bin_dir,
+    containerd_1_support,
     parse_kubernetes_version,
     parse_os_release,
     plan,
@@ -165,6 +167,39 @@ def test_kubernetes_1_36_takes_containerd_2_from_docker_on_debian_and_ubuntu():
         "component": "stable",
     }
     assert plan("1.35.9", UBUNTU_2404)["containerd_source"] == "distribution"
+
+
+# Measured on the real binaries: kubelet 1.36 and 1.37 run on containerd 1.6.20 (the kubelet warns that the
+# runtime lacks the CRI RuntimeConfig call and uses its own cgroupDriver); upstream removes that fallback in 1.38.
+@pytest.mark.parametrize(
+    "minor, support", [(29, "full"), (35, "full"), (36, "fallback"), (37, "fallback"), (38, "none"), (40, "none")]
+)
+def test_containerd_1_is_refused_only_from_kubernetes_1_38(minor, support):
+    assert containerd_1_support(minor) == support
+
+
+def test_the_plan_says_how_the_version_runs_on_containerd_1():
+    assert plan("1.35.2", DEBIAN_12)["containerd_1_support"] == "full"
+    assert plan("1.36.3", DEBIAN_12)["containerd_1_support"] == "fallback"
+    # A 1.36 node may keep the distribution's containerd 1.x when asked.
+    assert plan("1.36.3", DEBIAN_12, containerd_source_override="distribution")["containerd_source"] == "distribution"
+
+
+def test_the_cni_plugin_directory_is_containerd_s_default_unless_given():
+    assert plan("1.32.4", DEBIAN_12)["cni_bin_dir"] == "/opt/cni/bin"
+    assert plan("1.32.4", DEBIAN_12, cni_bin_dir_override="/usr/lib/cni/")["cni_bin_dir"] == "/usr/lib/cni"
+    assert cni_bin_dir("") == cni_bin_dir(None) == "/opt/cni/bin"
+
+
+@pytest.mark.parametrize("path", ["usr/lib/cni", "./cni", "~/cni"])
+def test_a_relative_cni_plugin_directory_is_refused_with_what_to_set(path):
+    with pytest.raises(NodePrepError) as refused:
+        plan("1.32.4", DEBIAN_12, cni_bin_dir_override=path)
+    assert str(refused.value) == (
+        "node_prep_cni_bin_dir is %r, which is not an absolute path: set it to the directory that holds the CNI "
+        "plugin binaries, such as /opt/cni/bin or /usr/lib/cni (Debian's and Ubuntu's containernetworking-plugins)."
+        % path
+    )
 
 
 def test_mirror_urls_replace_the_public_repositories():

@@ -185,6 +185,17 @@ CASES = [
          config=None,
          fail=r'^systemctl enable kubelet failed: Failed to enable unit: Unit file kubelet\.service does not exist\.; '
               r'install the kubelet package'),
+    # A host without systemd, with cgroup v1, that may not write nf_conntrack_max: every setting lands in the config.
+    dict(id='fresh-1.36-cgroupfs-kubelet-and-kube-proxy-config',
+         params=dict(MINIMAL, kubernetes_version='1.36.3', cgroup_driver='cgroupfs',
+                     kubelet_config={'failCgroupV1': False}, kube_proxy_config={'conntrack': {'maxPerCore': 0}}),
+         calls=[version('v1.36.3'), call(INIT, stdout=fixture('init-success-v1.34.stdout'),
+                                         effect=kubeadm_init_succeeds)],
+         config='init-v1.36-runtime.yaml', expect=dict(changed=True, token=h.TOKEN)),
+    dict(id='kubelet-cgroup-driver-contradiction-refused-before-anything-runs', calls=[], config=None,
+         params=dict(MINIMAL, cgroup_driver='cgroupfs', kubelet_config={'cgroupDriver': 'systemd'}),
+         fail=r'^kubelet_config\.cgroupDriver is systemd but cgroup_driver is cgroupfs: the kubelet must use the '
+              r'cgroup driver of the container runtime'),
     dict(id='repeated-flag-needs-v1beta4', calls=[], config=None,
          params=dict(MINIMAL, kubernetes_version='1.30.2',
                      extra_args={'api_server': {'admission-control-config-file': ['a', 'b']}}),

@@ -56,3 +56,12 @@ def test_image_repository_and_sources_are_passed_through(tmp_path, capsys, monke
     assert result["pause_image"] == "registry.example/pause:3.9"
     assert result["containerd_package"] == "containerd.io"
     assert result["kubernetes_repository"]["key_url"] == "http://mirror.example/v1.29/deb/Release.key"
+
+
+def test_the_cni_plugin_directory_is_passed_through_and_a_relative_one_refused(tmp_path, capsys, monkeypatch):
+    os_release = tmp_path / "os-release"
+    os_release.write_text("ID=debian\nVERSION_ID=12\n")
+    result = run_module(capsys, monkeypatch, [os_release], kubernetes_version="1.36.3", cni_bin_dir="/usr/lib/cni")
+    assert (result["cni_bin_dir"], result["containerd_1_support"]) == ("/usr/lib/cni", "fallback")
+    result = run_module(capsys, monkeypatch, [os_release], kubernetes_version="1.36.3", cni_bin_dir="lib/cni")
+    assert result["failed"] is True and result["msg"].startswith("node_prep_cni_bin_dir is 'lib/cni'")

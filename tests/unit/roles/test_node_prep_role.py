@@ -6,6 +6,7 @@ import configparser
 import json
 import os
 import re
+import subprocess
 import sys
 import tomllib
 
@@ -17,7 +18,7 @@ REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "..")
 ROLE = os.path.join(REPO, "roles", "node_prep")
 sys.path.insert(0, os.path.join(REPO, ".collections"))
 
-from ansible_collections.vipadm.kubeadm.plugins.module_utils._node_prep import plan  # noqa: E402
+from ansible_collections.vipadm.kubeadm.plugins.module_utils._node_prep import containerd_1_support, plan  # noqa: E402
 
 DEBIAN_12 = "ID=debian\nVERSION_ID=12\n"
 ROCKY_9 = 'ID="rocky"\nVERSION_ID="9.4"\n'
@@ -75,13 +76,22 @@ def render(template, **variables):
         undefined=jinja2.StrictUndefined,
     )
     environment.filters["to_json"] = json.dumps
+    environment.filters["bool"] = lambda value: value if isinstance(value, bool) else str(value).lower() in (
+        "true", "yes", "on", "1")  # as Ansible's bool filter, for the values used here
     return environment.get_template(template).render(**variables)
+
+
+def containerd_config(node_plan, **variables):
+    """The containerd configuration the role writes, with the role's defaults unless given."""
+    defaults = load_yaml("defaults", "main.yml")
+    names = ("vipadm_cgroup_driver", "node_prep_containerd_restrict_oom_score_adj")
+    values = dict({name: defaults[name] for name in names}, **variables)
+    return tomllib.loads(render("containerd-config.toml.j2", __node_prep_plan=node_plan, **values))
 
 
 @pytest.mark.parametrize("version, pause", [("1.29.1", "registry.k8s.io/pause:3.9"), ("1.36.0", "registry.k8s.io/pause:3.10.2")])
 def test_containerd_configuration_uses_systemd_cgroups_the_pause_image_and_certs_d(version, pause):
-    text = render("containerd-config.toml.j2", __node_prep_plan=plan(version, DEBIAN_12))
-    config = tomllib.loads(text)
+    config = containerd_config(plan(version, DEBIAN_12))
     assert config["version"] == 2
     cri = config["plugins"]["io.containerd.grpc.v1.cri"]
     assert cri["sandbox_image"] == pause
@@ -90,6 +100,32 @@ def test_containerd_configuration_uses_systemd_cgroups_the_pause_image_and_certs
     assert runc["options"]["SystemdCgroup"] is True
     assert cri["containerd"]["default_runtime_name"] == "runc"
     assert cri["registry"]["config_path"] == "/etc/containerd/certs.d"
+    # containerd's own defaults, written out
+    assert cri["restrict_oom_score_adj"] is False
+    assert cri["cni"] == {"bin_dir": "/opt/cni/bin"}
+
+
+def test_a_host_without_systemd_or_cap_sys_resource_gets_cgroupfs_restricted_oom_scores_and_its_cni_directory():
+    config = containerd_config(
+        plan("1.36.3", DEBIAN_12, cni_bin_dir_override="/usr/lib/cni"),
+        vipadm_cgroup_driver="cgroupfs",
+        node_prep_containerd_restrict_oom_score_adj="true",  # as given with -e
+    )
+    cri = config["plugins"]["io.containerd.grpc.v1.cri"]
+    assert cri["containerd"]["runtimes"]["runc"]["options"]["SystemdCgroup"] is False
+    assert cri["restrict_oom_score_adj"] is True
+    assert cri["cni"]["bin_dir"] == "/usr/lib/cni"
+
+
+def test_the_cgroup_driver_is_the_cluster_wide_variable_the_control_plane_role_declares_too():
+    """One concept, one name: vipadm_cgroup_driver has the same choices and default in both roles."""
+    with open(os.path.join(REPO, "roles", "control_plane", "meta", "argument_specs.yml")) as handle:
+        control_plane = yaml.safe_load(handle)["argument_specs"]["init"]["options"]["vipadm_cgroup_driver"]
+    with open(os.path.join(REPO, "roles", "control_plane", "defaults", "main.yml")) as handle:
+        control_plane_default = yaml.safe_load(handle)["vipadm_cgroup_driver"]
+    node_prep = specs()["vipadm_cgroup_driver"]
+    assert node_prep["choices"] == control_plane["choices"] == ["systemd", "cgroupfs"]
+    assert node_prep["default"] == control_plane["default"] == control_plane_default == "systemd"
 
 
 def test_registry_mirror_hosts_toml_lists_mirrors_in_order_and_keeps_the_marker():
@@ -146,3 +182,66 @@ def test_dnf_repositories_check_signatures_and_exclude_the_held_packages():
     assert set(node_plan["held_packages"]) <= set(kubernetes["exclude"].split())
     assert parser["docker-containerd"]["baseurl"] == "https://download.docker.com/linux/centos/$releasever/$basearch/stable"
     assert parser["docker-containerd"]["gpgcheck"] == "1"
+
+
+# `containerd --version` as the packages print it.
+CONTAINERD_DEBIAN = "containerd github.com/containerd/containerd 1.6.20~ds1 1.6.20~ds1-1+deb12u3"
+CONTAINERD_DOCKER_1 = "containerd containerd.io 1.7.27 05044ec0a9a75232cad458027ca83437aae3f4da"
+CONTAINERD_2 = "containerd github.com/containerd/containerd/v2 v2.1.4 75cb2b7193e4e490e9fbdc236c0e811ccaba3376"
+RECAP = re.compile(r"^(\S+)\s+: ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)
+
+
+def plan_for_minor(minor):
+    """The plan of a 1.36 node with another minor written in (node_prep_plan refuses minors above 1.36 today)."""
+    return dict(plan("1.36.3", DEBIAN_12), kubernetes_minor="1.%d" % minor, containerd_1_support=containerd_1_support(minor))
+
+
+def test_the_installed_containerd_1_is_refused_from_kubernetes_1_38_and_mentioned_for_1_36_and_1_37(tmp_path):
+    """The role's own task file, run by ansible-playbook on this machine (local connection) with a
+    `containerd` on PATH that prints a given version; it only reads the version. About 3 s."""
+    hosts = {
+        "k136_debian_1_6": (plan_for_minor(36), CONTAINERD_DEBIAN),
+        "k137_docker_1_7": (plan_for_minor(37), CONTAINERD_DOCKER_1),
+        "k138_docker_1_7": (plan_for_minor(38), CONTAINERD_DOCKER_1),
+        "k138_containerd_2": (plan_for_minor(38), CONTAINERD_2),
+        "k138_no_containerd": (plan_for_minor(38), None),
+    }
+    inventory = {"all": {"hosts": {}}}
+    for name, (node_plan, version) in hosts.items():
+        bin_dir = tmp_path / name
+        bin_dir.mkdir()
+        if version:
+            (bin_dir / "containerd").write_text("#!/bin/sh\necho '%s'\n" % version)
+            (bin_dir / "containerd").chmod(0o755)
+        inventory["all"]["hosts"][name] = {
+            "ansible_connection": "local", "ansible_python_interpreter": sys.executable,
+            "__node_prep_plan": node_plan, "fake_path": str(bin_dir),
+        }
+    play = {"name": "containerd version", "hosts": "all", "gather_facts": False,
+            "environment": {"PATH": "{{ fake_path }}"},
+            "tasks": [{"ansible.builtin.include_role": {"name": "vipadm.kubeadm.node_prep",
+                                                        "tasks_from": "containerd_version"}}]}
+    (tmp_path / "play.yml").write_text(yaml.safe_dump([play], sort_keys=False))
+    (tmp_path / "inventory.yml").write_text(yaml.safe_dump(inventory))
+    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(REPO, "ansible.cfg"), ANSIBLE_NOCOLOR="1")
+    result = subprocess.run(
+        [os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), "-i", str(tmp_path / "inventory.yml"),
+         str(tmp_path / "play.yml")],
+        capture_output=True, text=True, env=env, cwd=REPO, timeout=120, check=False,
+    )
+    output = result.stdout + result.stderr
+    failed = {host: int(count) for host, _ok, _changed, _unreachable, count in RECAP.findall(output)}
+    assert failed == {"k136_debian_1_6": 0, "k137_docker_1_7": 0, "k138_docker_1_7": 1, "k138_containerd_2": 0,
+                      "k138_no_containerd": 0}, output
+    assert (
+        'Kubernetes 1.38 needs containerd 2, but this node has "%s": set node_prep_containerd_source to docker '
+        "(or install containerd 2 yourself), then run again." % CONTAINERD_DOCKER_1
+    ) in output, output
+    for host, minor, version in (("k136_debian_1_6", "1.36", CONTAINERD_DEBIAN), ("k137_docker_1_7", "1.37", CONTAINERD_DOCKER_1)):
+        assert "ok: [%s] => " % host in output, output
+        assert (
+            'containerd \\"%s\\" with Kubernetes %s: the kubelet warns that containerd 1.x lacks the CRI RuntimeConfig '
+            "call and uses its own cgroupDriver instead, which the control_plane role sets from vipadm_cgroup_driver "
+            "(systemd)" % (version, minor)
+        ) in output, output
+    assert "ok: [k138_containerd_2] => " not in output and "ok: [k138_no_containerd] => " not in output, output

@@ -83,7 +83,7 @@ class BenchLab:
         self.claim = slices.claim(self.control_planes, self.workers, LAB_NAME, self.state_dir)
         try:
             lab = Lab(name=LAB_NAME, state_dir=self.state_dir, subnet=self.claim.subnet,
-                      control_planes=self.control_planes, workers=self.workers)
+                      control_planes=self.control_planes, workers=self.workers, runtime="simulator")
             lab.up()  # on failure, up() takes down what it made; never down() a lab we did not make
             self.lab = lab
             playbook(self.lab, PREPARE, self.state_dir / "prepare.log")

@@ -8,6 +8,7 @@ import sys
 import time
 from pathlib import Path
 
+from .components import BuildError, PinError
 from .core import REPO_ROOT, Lab, LabError
 from .plan import PlanError
 
@@ -26,9 +27,20 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument("--control-planes", type=int, default=3)
     up.add_argument("--workers", type=int, default=0)
     up.add_argument("--subnet", default="198.51.100.0/24")
-    up.add_argument("--kubernetes-version", default="1.32.4")
-    up.add_argument("--time-scale", type=float, default=1.0)
+    up.add_argument("--kubernetes-version", default=None, help="a pinned release or minor (default: the pins' default)")
+    up.add_argument("--kube-vip", default=None, help="the kube-vip tag whose image the nodes get (default: the pins')")
+    up.add_argument("--runtime", choices=("real", "simulator"), default="real",
+                    help="real: Kubernetes built from upstream sources (default); simulator: the retiring lab/sim")
+    up.add_argument("--time-scale", type=float, default=1.0, help="simulator only: scales its long timers")
     up.add_argument("--name", default="vipadm", help="lab name; prefixes every namespace and link name")
+    build = commands.add_parser("build", help="build (or take from the cache) the components of a pin")
+    build.add_argument("--kubernetes", default=None, help="a pinned Kubernetes release or minor (default: the pins' default)")
+    build.add_argument("--kube-vip", default=None, help="a pinned kube-vip tag (default: the pins' default)")
+    build.add_argument("--all", action="store_true", help="every pinned Kubernetes minor, and every kube-vip tag")
+    build.add_argument("--jobs", type=int, default=1, help="components built at once (default 1: 2 GB RSS each)")
+    pins = commands.add_parser("pins", help="show the pins; --refresh records the images each pinned kubeadm asks for")
+    pins.add_argument("--refresh", action="store_true")
+    pins.add_argument("--kubernetes", default=None, help="refresh only this pinned release or minor")
     commands.add_parser("down", help="remove everything the lab made")
     commands.add_parser("status", help="list nodes, addresses and states")
     for command, text in (
@@ -51,6 +63,8 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     state_dir = args.state_dir or _default_state_dir()
+    if args.command in ("build", "pins"):
+        return _components(args)
     try:
         if args.command == "up":
             lab = Lab(
@@ -61,9 +75,11 @@ def main(argv: list[str] | None = None) -> int:
                 workers=args.workers,
                 kubernetes_version=args.kubernetes_version,
                 time_scale=args.time_scale,
+                runtime=args.runtime,
+                kube_vip_version=args.kube_vip,
             )
             started = time.monotonic()
-            lab.up()
+            lab.up(log=print)
             print(f"lab {lab.name} up in {time.monotonic() - started:.2f} s: {len(lab.nodes)} nodes, VIP {lab.vip}")
             print(f"  ansible -i {lab.inventory_path} all -m ping")
             print(f"  ssh -F {lab.ssh_config_path} {lab.nodes[0].name}")
@@ -74,7 +90,8 @@ def main(argv: list[str] | None = None) -> int:
             lab.down()
             print(f"lab {lab.name} down in {time.monotonic() - started:.2f} s")
         elif args.command == "status":
-            print(f"lab {lab.name}: subnet {lab.plan.subnet}, controller {lab.controller_address}, VIP {lab.vip}")
+            print(f"lab {lab.name} ({lab.runtime}, Kubernetes {lab.kubernetes_version}): subnet {lab.plan.subnet}, "
+                  f"controller {lab.controller_address}, VIP {lab.vip}")
             for row in lab.status():
                 pid = f"pid {row['pid']}" if row["pid"] else ""
                 print(f"  {row['name']:<10} {row['address']:<16} {row['role']:<14} {row['state']:<20} {pid}")
@@ -89,9 +106,54 @@ def main(argv: list[str] | None = None) -> int:
         else:
             getattr(lab, args.command)(args.node)
         return 0
-    except (LabError, PlanError) as exc:
+    except (LabError, PlanError, BuildError, PinError) as exc:
         print(f"lab: {exc}", file=sys.stderr)
         return 1
+
+
+def _components(args) -> int:
+    from . import components
+
+    try:
+        builder = components.Builder(jobs=args.jobs if args.command == "build" else 1)
+        started = time.monotonic()
+        if args.command == "pins":
+            return _pins(builder, args)
+        if args.all:
+            versions = [pin.version for pin in builder.pins.kubernetes.values()]
+            builds = [builder.build_pin(version) for version in versions]
+            for tag in builder.pins.kube_vip:
+                builder.kube_vip(tag)
+        else:
+            builds = [builder.build_pin(args.kubernetes, args.kube_vip)]
+        for build in builds:
+            print(f"Kubernetes {build.kubernetes_version} + kube-vip {build.kube_vip_tag}: {len(build.images)} images")
+        print(f"done in {time.monotonic() - started:.2f} s; cache {builder.cache}")
+        return 0
+    except (components.BuildError, components.PinError) as exc:
+        print(f"lab build: {exc}", file=sys.stderr)
+        return 1
+
+
+def _pins(builder, args) -> int:
+    refresh = args.refresh
+    from .components import pins as pin_data, recipes
+
+    text = builder.pins.path.read_text()
+    only = builder.pins.kubernetes_pin(args.kubernetes).minor if args.kubernetes else None
+    for minor, pin in builder.pins.kubernetes.items():
+        if refresh and only in (None, minor):
+            asked = builder.kubernetes(pin.version).info["kubeadm_images"]
+            versions = recipes.image_list_versions(asked)
+            text = pin_data.with_images(text, minor, versions)
+            print(f"{pin.version}: kubeadm asks for " + ", ".join(asked))
+        else:
+            print(f"{pin.version}: {pin.images or 'images not recorded yet (run pins --refresh)'}")
+    if refresh:
+        builder.pins.path.write_text(text)
+        print(f"wrote {builder.pins.path}")
+    print("kube-vip: " + ", ".join(builder.pins.kube_vip) + f" (default {builder.pins.default_kube_vip})")
+    return 0
 
 
 if __name__ == "__main__":

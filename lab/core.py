@@ -18,9 +18,11 @@ import signal
 import socket
 import stat
 import subprocess
+import sys
 import time
 from pathlib import Path
 
+from . import realnode
 from .plan import GUARD_ROUTE_METRIC, LabPlan, Node, NodePlan, PlanError, make_plan, overlapping_routes
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -28,6 +30,9 @@ NODE_INIT = Path(__file__).resolve().parent / "node_init.py"
 SYSTEMCTL_SHIM = Path(__file__).resolve().parent / "shims" / "systemctl"
 GLOBAL_LOCK = Path("/run/vipadm-lab.lock")  # serialises the subnet check and network set-up of all labs
 NODE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+DNS_SERVER = Path(__file__).resolve().parent / "network" / "dns.py"
+RUNTIMES = ("real", "simulator")  # real: the programs built by lab/components; simulator: lab/sim (retiring)
+SIMULATOR_DEFAULT_VERSION = "1.32.4"
 SIM_TOOLS = {"kubeadm": "lab.sim.kubeadm", "kubelet": "lab.sim.kubelet", "kubectl": "lab.sim.kubectl"}
 # Paths of a node that live in its own overlay: node path -> overlay name (upper dir under disk/).
 HOST_STATE_HIDDEN = ("/var/lib/etcd", "/var/lib/kubelet")
@@ -49,26 +54,24 @@ CONTROLLER_GUARD_BPF = (
     "6 0 0 0,6 0 0 2"
 )
 
-KUBELET_UNIT = """\
-[Unit]
-Description=kubelet: The Kubernetes Node Agent
-Documentation=https://kubernetes.io/docs/
-Wants=network-online.target
-After=network-online.target
-
-[Service]
-ExecStart=/usr/local/bin/kubelet
-Restart=always
-StartLimitInterval=0
-RestartSec=10
-
-[Install]
-WantedBy=multi-user.target
-"""
 
 
 class LabError(RuntimeError):
     """The lab cannot do what was asked; the message says why and what to do."""
+
+
+def _pins():
+    from .components import load_pins
+
+    return load_pins()
+
+
+def _start_time(pid: int) -> str | None:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[19]
+    except (FileNotFoundError, ProcessLookupError, IndexError):
+        return None
 
 
 def _run(argv: list[str], check: bool = True, **kwargs) -> subprocess.CompletedProcess:
@@ -106,6 +109,23 @@ def _pid_alive(pid: int) -> bool:
             return f.read().rsplit(")", 1)[1].split()[0] != "Z"
     except (FileNotFoundError, ProcessLookupError, IndexError):
         return False
+
+
+def real_preflight() -> None:
+    """Fail with a clear sentence when this machine cannot run real nodes."""
+    missing = [
+        package
+        for path, package in (
+            ("/usr/bin/containerd", "containerd"),
+            ("/usr/sbin/runc", "runc"),
+            ("/usr/lib/cni/bridge", "containernetworking-plugins"),
+            ("/usr/sbin/conntrack", "conntrack"),
+            ("/usr/sbin/iptables", "iptables"),
+        )
+        if not Path(path).exists()
+    ]
+    if missing:
+        raise LabError(f"cannot bring a real lab up: apt-get install {' '.join(missing)} (or run scripts/setup.sh)")
 
 
 def preflight() -> None:
@@ -149,13 +169,22 @@ class Lab:
         subnet: str = "198.51.100.0/24",
         control_planes: int = 3,
         workers: int = 0,
-        kubernetes_version: str = "1.32.4",
+        kubernetes_version: str | None = None,
         time_scale: float = 1.0,
+        runtime: str = "real",
+        kube_vip_version: str | None = None,
     ):
+        if runtime not in RUNTIMES:
+            raise PlanError(f"runtime {runtime!r} is not one of {', '.join(RUNTIMES)}")
         self.plan: LabPlan = make_plan(name, subnet, control_planes, workers)
         self.state_dir = Path(state_dir if state_dir is not None else REPO_ROOT / ".lab").absolute()
-        self.kubernetes_version = kubernetes_version
+        self.runtime = runtime
+        self.kubernetes_version = kubernetes_version or (
+            SIMULATOR_DEFAULT_VERSION if runtime == "simulator" else _pins().default_kubernetes
+        )
+        self.kube_vip_version = kube_vip_version or ("" if runtime == "simulator" else _pins().default_kube_vip)
         self.time_scale = float(time_scale)
+        self.components = None  # the PinBuild of a real lab, once up() has it
         self._unshare_procs: dict[str, subprocess.Popen] = {}
 
     # ---- loading and saving -------------------------------------------------------------------
@@ -176,6 +205,8 @@ class Lab:
             workers=data["workers"],
             kubernetes_version=data["kubernetes_version"],
             time_scale=data["time_scale"],
+            runtime=data.get("runtime", "simulator"),
+            kube_vip_version=data.get("kube_vip_version"),
         )
 
     def _save(self) -> None:
@@ -186,6 +217,8 @@ class Lab:
             "workers": sum(1 for n in self.nodes if n.role == "worker"),
             "kubernetes_version": self.kubernetes_version,
             "time_scale": self.time_scale,
+            "runtime": self.runtime,
+            "kube_vip_version": self.kube_vip_version,
         }
         (self.state_dir / "lab.json").write_text(json.dumps(data, indent=2) + "\n")
 
@@ -259,9 +292,15 @@ class Lab:
 
     # ---- up ------------------------------------------------------------------------------------
 
-    def up(self) -> None:
-        """Create the network, the nodes and the controller's SSH/Ansible settings."""
+    def up(self, log=None) -> None:
+        """Create the network, the nodes and the controller's SSH/Ansible settings. A real lab first
+        builds (or takes from the cache) its components, and puts their images in every node."""
         preflight()
+        if self.runtime == "real":
+            real_preflight()
+            from .components import Builder
+
+            self.components = Builder(log=log or (lambda line: None)).build_pin(self.kubernetes_version, self.kube_vip_version)
         with _global_lock():
             self._check_free()
             self.state_dir.mkdir(parents=True, exist_ok=True)
@@ -277,9 +316,51 @@ class Lab:
                 list(pool.map(self._node_up, self.plan.nodes))
             self._controller_known_hosts()
             self._wait_ssh([p.node for p in self.plan.nodes])
+            if self.runtime == "real":
+                with concurrent.futures.ThreadPoolExecutor(max_workers=len(self.plan.nodes)) as pool:
+                    list(pool.map(self._import_images, self.plan.nodes))
+                self._start_service("pods-agent", [sys.executable, "-m", "lab.network.pods", str(self.state_dir)])
         except BaseException:
             self.down()
             raise
+
+    def _import_images(self, plan: NodePlan) -> None:
+        def argv(command):
+            return self._exec_argv(plan.node, command)
+
+        try:
+            realnode.wait_containerd(argv, plan.node.name)
+            realnode.import_images(argv, plan.node.name, self.components.images)
+        except (RuntimeError, subprocess.TimeoutExpired) as exc:
+            raise LabError(str(exc)) from None
+
+    def _start_service(self, name: str, argv: list[str], netns: str | None = None) -> None:
+        """A lab service process (DNS, pods agent), ended by PID at down."""
+        prefix = ["ip", "netns", "exec", netns] if netns else []
+        run_dir = self.state_dir / "run"
+        run_dir.mkdir(exist_ok=True)
+        with open(self.state_dir / "run" / f"{name}.log", "ab") as log:
+            proc = subprocess.Popen(
+                [*prefix, *argv], cwd=REPO_ROOT, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True
+            )
+        (run_dir / f"{name}.pid").write_text(f"{proc.pid} {_start_time(proc.pid)}\n")
+
+    def _stop_service(self, name: str) -> None:
+        pid_file = self.state_dir / "run" / f"{name}.pid"
+        try:
+            pid_text, start = pid_file.read_text().split()
+            pid = int(pid_text)
+        except (FileNotFoundError, ValueError):
+            return
+        if _start_time(pid) == start:  # the same process, not a reused PID
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+            deadline = time.monotonic() + STOP_TIMEOUT
+            while _pid_alive(pid) and time.monotonic() < deadline:
+                with contextlib.suppress(ChildProcessError):
+                    os.waitpid(pid, os.WNOHANG)
+                time.sleep(0.02)
+        pid_file.unlink(missing_ok=True)
 
     def _check_free(self) -> None:
         if (self.state_dir / "lab.json").exists():
@@ -313,6 +394,33 @@ class Lab:
         _run(["tc", "filter", "add", "dev", plan.bridge, "ingress", "prio", "1", "protocol", "all",
               "bpf", "bytecode", CONTROLLER_GUARD_BPF, "da"])  # fmt: skip
         _run(["ip", "link", "set", plan.bridge, "up"])
+        if self.runtime == "real":
+            self._dns_up()
+
+    def _dns_up(self) -> None:
+        """The lab's DNS in its own namespace on the bridge (nodes may not open connections to the
+        controller's namespace; the guard filter drops them)."""
+        plan = self.plan
+        _run(["ip", "netns", "add", plan.dns_netns])
+        _run(["ip", "link", "add", plan.dns_veth, "type", "veth", "peer", "name", "eth0", "netns", plan.dns_netns])
+        _run(["ip", "link", "set", plan.dns_veth, "master", plan.bridge, "up"])
+        ns = ["ip", "-n", plan.dns_netns]
+        _run([*ns, "link", "set", "lo", "up"])
+        _run([*ns, "link", "set", "eth0", "up"])
+        _run([*ns, "addr", "add", f"{plan.dns_address}/{plan.prefixlen}", "dev", "eth0"])
+        names = {node.name: node.address for node in self.nodes}
+        names["controller"] = self.controller_address
+        zone = self.state_dir / "dns.json"
+        zone.write_text(json.dumps({"listen": plan.dns_address, "names": names}, indent=2) + "\n")
+        self._start_service("dns", ["/usr/bin/python3", "-I", "-S", str(DNS_SERVER), str(zone)], netns=plan.dns_netns)
+
+    def _dns_down(self) -> None:
+        self._stop_service("dns")
+        plan = self.plan
+        if plan.dns_veth and Path("/sys/class/net", plan.dns_veth).exists():
+            _run(["ip", "link", "del", plan.dns_veth], check=False)
+        if plan.dns_netns and Path("/run/netns", plan.dns_netns).exists():
+            _run(["ip", "netns", "del", plan.dns_netns], check=False)
 
     def _controller_files_up(self) -> None:
         state = self.state_dir
@@ -322,6 +430,15 @@ class Lab:
         key = state / "keys" / "id_ed25519"
         if not key.exists():
             _run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"lab-{self.name}-controller", "-f", str(key)])
+        if self.runtime == "real":
+            for tool in realnode.HOST_BINARIES:  # where the packages' binaries would be
+                realnode.link_or_copy(self.components.binary(tool), state / "wrappers" / tool)
+        else:
+            self._simulator_tools()
+        self._write_ssh_config()
+
+    def _simulator_tools(self) -> None:
+        state = self.state_dir
         (state / "sim.json").write_text(
             json.dumps({"kubernetes_version": self.kubernetes_version, "time_scale": self.time_scale}) + "\n"
         )
@@ -334,6 +451,10 @@ class Lab:
                 f'exec /usr/bin/python3 -m {module} "$@"\n'
             )
             wrapper.chmod(0o755)
+
+    def _write_ssh_config(self) -> None:
+        state = self.state_dir
+        key = state / "keys" / "id_ed25519"
         control_path = state / "cp" / "%h"
         if len(str(control_path)) + 13 > 100:
             raise LabError(f"state dir {state} is too long for ssh ControlPath sockets (max ~85 characters)")
@@ -386,6 +507,7 @@ class Lab:
             f'vipadm_kubernetes_version: "{self.kubernetes_version}"\n'
             "node_prep_install_packages: false\n"
             "node_prep_load_kernel_modules: false\n"
+            + (realnode.INVENTORY_SETTINGS.format(kube_vip_version=self.kube_vip_version) if self.runtime == "real" else "")
         )
 
     def _prepare_disk(self, plan: NodePlan) -> None:
@@ -434,7 +556,13 @@ class Lab:
         units.mkdir(parents=True)
         for wants in Path("/etc/systemd/system").glob("*.wants"):
             _opaque_dir(units / wants.name)
-        (units / "kubelet.service").write_text(KUBELET_UNIT)
+        if self.runtime == "real":
+            realnode.write_first_boot_files(etc, realnode.cgroup_root(plan.netns), self.plan.dns_address)
+            realnode.create_cgroups(realnode.cgroup_root(plan.netns))
+            (node_dir / "containerd").mkdir(exist_ok=True)
+        else:
+            (units / "kubelet.service").write_text(realnode.KUBELET_UNIT)
+            _opaque_dir(etc / "containerd")  # a simulated node has no containerd (the host's config is hidden)
         # A fresh node has no Kubernetes or etcd state, whatever the host has: the host's Debian etcd
         # package made /var/lib/etcd, and files appearing there later (the lower layer is live) would
         # fail kubeadm's DirAvailable--var-lib-etcd check in every node.
@@ -465,6 +593,8 @@ class Lab:
                         ["usrlocalbin", str(self.state_dir / "wrappers"), "/usr/local/bin"],
                     ],
                     "systemctl": str(SYSTEMCTL_SHIM),
+                    # [source, mount point]: plain directories where an overlay does not do
+                    "binds": [[str(node_dir / "containerd"), "/var/lib/containerd"]] if self.runtime == "real" else [],
                 }
             )
             + "\n"
@@ -663,23 +793,28 @@ class Lab:
     # ---- down and status -------------------------------------------------------------------------
 
     def down(self) -> None:
-        """Remove every namespace, link, route, mount and process of this lab, and its generated files."""
+        """Remove every namespace, link, route, mount, cgroup and process of this lab, and its generated files."""
+        self._stop_service("pods-agent")
         self._close_ssh_masters()
         with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:
             list(pool.map(self._node_down, self.plan.nodes))
+        self._dns_down()
         plan = self.plan
         if Path("/sys/class/net", plan.bridge).exists():
             _run(["ip", "link", "del", plan.bridge])
         _run(["ip", "route", "del", "unreachable", str(plan.subnet), "metric", str(GUARD_ROUTE_METRIC)], check=False)
-        for generated in ("nodes", "cp", "inventory", "wrappers", "empty"):
+        for generated in ("nodes", "cp", "inventory", "wrappers", "empty", "run", "pods-agent"):
             shutil.rmtree(self.state_dir / generated, ignore_errors=True)
-        for generated in ("known_hosts", "ssh_config", "sim.json", "lab.json"):
+        for generated in ("known_hosts", "ssh_config", "sim.json", "dns.json", "lab.json"):
             (self.state_dir / generated).unlink(missing_ok=True)
         shutil.rmtree(self.state_dir / "keys", ignore_errors=True)
 
     def _node_down(self, plan: NodePlan) -> None:
         self._kill_node(plan)
         self._network_namespace_down(plan)
+        left = realnode.remove_cgroups(realnode.cgroup_root(plan.netns))
+        if left:
+            raise LabError(f"cgroups of node {plan.node.name} could not be removed: {', '.join(left)}")
 
     def _close_ssh_masters(self) -> None:
         cp = self.state_dir / "cp"

@@ -50,6 +50,9 @@ def build_filesystem(boot):
         run("umount", "-l", "/run/netns")
     for name, lower, target in boot["overlays"]:
         mount_overlay(name, lower, target, node_dir)
+    for source, target in boot.get("binds", []):
+        os.makedirs(target, exist_ok=True)
+        run("mount", "--bind", source, target)
     run("mount", "-t", "tmpfs", "-o", "mode=755,size=256m", "lab-run", "/run")
     os.makedirs("/run/lab-node/cgroup")
     # A sysfs mounted from inside the netns shows only the node's interfaces; keep the host's

@@ -16,6 +16,7 @@ import re
 # "<name>-w<index>" with index <= 99, so the lab name may have at most 10 characters.
 LAB_NAME_PATTERN = re.compile(r"^[a-z][a-z0-9]{0,9}$")
 FIRST_NODE_HOST = 11  # nodes take the 11th host of the subnet onwards
+DNS_HOST = 2  # the lab's DNS: the 2nd host (the controller is the 1st)
 GUARD_ROUTE_METRIC = 4242
 
 
@@ -52,6 +53,9 @@ class LabPlan:
     bridge: str
     bridge_mac: str
     nodes: tuple[NodePlan, ...]
+    dns_address: str = ""  # the lab's DNS (2nd host), in its own namespace on the bridge
+    dns_netns: str = ""
+    dns_veth: str = ""
 
     @property
     def prefixlen(self) -> int:
@@ -121,6 +125,9 @@ def make_plan(name: str, subnet: str, control_planes: int, workers: int) -> LabP
         bridge=f"{name}-br",
         bridge_mac=_mac(name, 1),
         nodes=tuple(nodes),
+        dns_address=str(ipaddress.IPv4Address(base + DNS_HOST)),
+        dns_netns=f"{name}-dns",
+        dns_veth=f"{name}-dn",
     )
 
 

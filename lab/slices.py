@@ -50,12 +50,15 @@ def _release_stale(claim: Path) -> None:
     """Bring down the lab of a claim whose process died, then drop the claim."""
     with contextlib.suppress(Exception):
         data = json.loads(claim.read_text())
+        if Path(data["state_dir"], "lab.json").exists():
+            Lab.load(data["state_dir"]).down()
         lab = Lab(
             name=data["name"],
             state_dir=data["state_dir"],
             subnet=data["subnet"],
             control_planes=data["control_planes"],
             workers=data["workers"],
+            runtime="real",  # real or not, down() removes what either kind of node made
         )
         lab.down()
         shutil.rmtree(data["state_dir"], ignore_errors=True)
@@ -115,11 +118,18 @@ def claim_slice(control_planes: int, workers: int, wait: float = CLAIM_WAIT) -> 
 def labs():
     """A factory of labs that are up; every lab it made is brought down when the block ends.
 
-    `make(control_planes=3, workers=0, kubernetes_version="1.32.4", time_scale=1.0)` returns a Lab.
+    `make(control_planes=3, workers=0, kubernetes_version=None, time_scale=1.0, runtime="simulator")` returns a
+    Lab (runtime "real": the programs built by lab/components; kubernetes_version None: the runtime's default).
     """
     made: list[tuple[Lab, Path, Path]] = []
 
-    def make(control_planes: int = 3, workers: int = 0, kubernetes_version: str = "1.32.4", time_scale: float = 1.0):
+    def make(
+        control_planes: int = 3,
+        workers: int = 0,
+        kubernetes_version: str | None = None,
+        time_scale: float = 1.0,
+        runtime: str = "simulator",
+    ):
         claim, name, subnet, state_dir = claim_slice(control_planes, workers)
         lab = Lab(
             name=name,
@@ -129,6 +139,7 @@ def labs():
             workers=workers,
             kubernetes_version=kubernetes_version,
             time_scale=time_scale,
+            runtime=runtime,
         )
         made.append((lab, claim, state_dir))
         lab.up()

@@ -4,9 +4,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Debian packages: sshd/arping/etcd for the lab nodes; python3-yaml/cryptography for the simulator,
-# which runs with the nodes' /usr/bin/python3.
-LAB_DEBS="iptables openssh-server openssh-client iputils-arping iproute2 etcd-server etcd-client python3 python3-yaml python3-cryptography util-linux"
+# Debian packages: sshd/arping/etcd-client for the lab nodes; containerd, runc, the CNI plugins,
+# conntrack and socat for real nodes (what a bare-metal node has before kubeadm); gcc + libc6-dev to
+# build pause; python3-yaml/cryptography for the retiring simulator, which runs with the nodes'
+# /usr/bin/python3.
+LAB_DEBS="iptables openssh-server openssh-client iputils-arping iproute2 etcd-server etcd-client python3 python3-yaml python3-cryptography util-linux containerd runc containernetworking-plugins conntrack socat gcc libc6-dev"
 missing=""
 for p in $LAB_DEBS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
@@ -30,4 +32,10 @@ fi
 if ! cmp -s requirements-dev.txt .venv/.requirements-installed 2>/dev/null; then
   .venv/bin/pip install -q --disable-pip-version-check -r requirements-dev.txt
   cp requirements-dev.txt .venv/.requirements-installed
+fi
+
+# The lab builds Kubernetes, etcd, CoreDNS and kube-vip from source (python -m lab build): Go 1.24+.
+if ! command -v go >/dev/null 2>&1; then
+  echo "setup: Go is missing: the lab builds Kubernetes from source; install Go 1.24 or newer (https://go.dev/dl/) and put it on PATH" >&2
+  exit 1
 fi

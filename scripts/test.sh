@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Runs every test of vipadm: linters, ansible-test sanity, pytest (unit, integration, lab,
-# simulator) and the Molecule scenario on the lab. Expects scripts/setup.sh to have run.
+# Runs every test of vipadm: linters, ansible-test sanity, the lab's components build (cached),
+# pytest (unit, integration, lab, simulator) and the Molecule scenario on the lab. Expects scripts/setup.sh to have run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PWD/.venv/bin:$PATH"
@@ -16,6 +16,8 @@ if [ -x scripts/sanity.sh ]; then
   step "ansible-test sanity"
   scripts/sanity.sh
 fi
+step "lab components (built from upstream sources, or taken from the cache)"
+python -m lab build
 step "pytest"
 rc=0; pytest "$@" || rc=$?
 [ "$rc" = 0 ] || [ "$rc" = 5 ] || exit "$rc"   # 5 = no tests collected

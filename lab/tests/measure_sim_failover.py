@@ -20,7 +20,7 @@ from lab.slices import claim_slice  # noqa: E402  (claims a lab slice like the t
 def main(runs):
     claim, name, subnet, state_dir = claim_slice(3, 0)
     lab = Lab(name=name, state_dir=state_dir, subnet=subnet, control_planes=3, workers=0,
-              kubernetes_version="1.32.4", time_scale=1.0)
+              kubernetes_version="1.32.4", time_scale=1.0, runtime="simulator")
     try:
         lab.up()
         started = time.monotonic()

@@ -173,7 +173,7 @@ def test_overlapping_subnet_is_refused_and_nothing_changes(lab_factory, tmp_path
     mine = (lab.name, str(lab.plan.subnet), "vtover", "192.0.2.")
     before = _snapshot(mine)
     for subnet, clash in ((str(lab.plan.subnet), str(lab.plan.subnet)), ("192.0.2.0/24", "dev eth0")):
-        other = Lab(name="vtover", state_dir=tmp_path / "other", subnet=subnet, control_planes=1)
+        other = Lab(name="vtover", state_dir=tmp_path / "other", subnet=subnet, control_planes=1, runtime="simulator")
         with pytest.raises(LabError, match="overlaps existing route") as refused:
             other.up()
         assert clash in str(refused.value)
@@ -282,7 +282,7 @@ def test_down_leaves_nothing_and_up_down_twice(tmp_path):
         routes_before = [r for r in _routes() if subnet in r]
         children_before = _children(os.getpid())
         for cycle in range(2):
-            lab = Lab(name=name, state_dir=state_dir, subnet=subnet, control_planes=2, workers=1)
+            lab = Lab(name=name, state_dir=state_dir, subnet=subnet, control_planes=2, workers=1, runtime="simulator")
             lab.up()
             assert sorted(_lab_footprint(name)["netns"]) == [f"{name}-cp1", f"{name}-cp2", f"{name}-worker1"]
             pids = [row["pid"] for row in lab.status()]
@@ -295,7 +295,7 @@ def test_down_leaves_nothing_and_up_down_twice(tmp_path):
             assert _children(os.getpid()) == children_before
             assert sorted(p.name for p in state_dir.iterdir()) == []
     finally:
-        Lab(name=name, state_dir=state_dir, subnet=subnet, control_planes=2, workers=1).down()
+        Lab(name=name, state_dir=state_dir, subnet=subnet, control_planes=2, workers=1, runtime="simulator").down()
         shutil.rmtree(state_dir, ignore_errors=True)
         claim.unlink()
 

@@ -1,0 +1,168 @@
+"""The product on real components: 3 control planes + 1 worker of the real lab (kubeadm, kubelet,
+containerd, etcd, the control plane and kube-vip built from upstream sources), prepared by
+node_prep.yml and bootstrapped by site.yml.
+
+Asserts what a user sees: every node Ready with the pinned kubelet on containerd; a re-run changes
+nothing; a pod on one node reaches a pod on another, by address and through a ClusterIP Service
+found with the cluster's DNS; the VIP answers again after its holder is powered off, within
+kube-vip's client-go bound (figures printed).
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import ssl
+import time
+
+import pytest
+
+from lab.tests.conftest import lab_factory  # noqa: F401  (the fixture)
+from tests.integration.test_site import assert_ok, etcd_members, run
+
+pytestmark = pytest.mark.lab
+
+KUBECTL = ["kubectl", "--kubeconfig", "/etc/kubernetes/admin.conf"]
+# kube-vip v1.2.3's leader election defaults (lease, renew deadline, retry), as the role renders them.
+LEASE, RETRY = 15, 2
+
+
+def kubectl(lab, *args, stdin=None):
+    result = lab.exec("cp1", [*KUBECTL, *args], input=stdin, check=False, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout
+
+
+def wait_for(predicate, timeout, what):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        assert time.monotonic() < deadline, f"{what} within {timeout} s"
+        time.sleep(1)
+
+
+def ready_nodes(lab):
+    items = json.loads(kubectl(lab, "get", "nodes", "-o", "json"))["items"]
+    ready = {
+        item["metadata"]["name"]
+        for item in items
+        if any(c["type"] == "Ready" and c["status"] == "True" for c in item["status"]["conditions"])
+    }
+    return items if ready == {n.name for n in lab.nodes} else None
+
+
+def pod_manifests(etcd_image: str) -> str:
+    """An etcd server pod on worker1 behind a ClusterIP Service, to be reached from a pod on cp2."""
+    tolerate = [{"operator": "Exists"}]
+    server = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "lab-etcd", "namespace": "default", "labels": {"app": "lab-etcd"}},
+        "spec": {
+            "nodeName": "worker1",
+            "tolerations": tolerate,
+            "containers": [{
+                "name": "etcd",
+                "image": etcd_image,
+                "command": ["etcd", "--data-dir=/tmp/etcd", "--listen-client-urls=http://0.0.0.0:2379",
+                            "--advertise-client-urls=http://127.0.0.1:2379"],
+                "ports": [{"containerPort": 2379}],
+            }],
+        },
+    }  # fmt: skip
+    service = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": "lab-etcd", "namespace": "default"},
+        "spec": {"selector": {"app": "lab-etcd"}, "ports": [{"port": 2379, "targetPort": 2379}]},
+    }
+    return json.dumps({"apiVersion": "v1", "kind": "List", "items": [server, service]})
+
+
+def client_pod(etcd_image: str, server_ip: str) -> str:
+    return json.dumps({
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "lab-etcd-client", "namespace": "default"},
+        "spec": {
+            "nodeName": "cp2",
+            "tolerations": [{"operator": "Exists"}],
+            "restartPolicy": "Never",
+            "containers": [{
+                "name": "client",
+                "image": etcd_image,
+                "command": ["etcdctl", "--dial-timeout=5s", "endpoint", "health",
+                            f"--endpoints=http://{server_ip}:2379,http://lab-etcd.default.svc.cluster.local:2379"],
+            }],
+        },
+    })  # fmt: skip
+
+
+def livez(address: str, ca_pem: str) -> bool:
+    context = ssl.create_default_context(cadata=ca_pem)
+    context.check_hostname = False  # the VIP is in the certificate; the CA is what matters here
+    try:
+        with socket.create_connection((address, 6443), timeout=0.5) as raw:
+            with context.wrap_socket(raw) as tls:
+                tls.settimeout(1)
+                tls.sendall(b"GET /livez HTTP/1.0\r\nHost: kubernetes\r\n\r\n")
+                return tls.recv(64).split(b" ")[1:2] == [b"200"]
+    except OSError:
+        return False
+
+
+def test_bootstrap_on_real_components(lab_factory):  # noqa: F811
+    lab = lab_factory(control_planes=3, workers=1, runtime="real")
+    names = [n.name for n in lab.nodes]
+    process, recap = run(lab, "playbooks/node_prep.yml")
+    assert_ok(process, recap, names)
+
+    started = time.monotonic()
+    process, recap = run(lab, "playbooks/site.yml")
+    assert_ok(process, recap, names)
+    bootstrap = time.monotonic() - started
+    items = wait_for(lambda: ready_nodes(lab), 180, "every node Ready")
+    ready = time.monotonic() - started
+    for item in items:
+        info = item["status"]["nodeInfo"]
+        assert info["kubeletVersion"] == f"v{lab.kubernetes_version}", item["metadata"]["name"]
+        assert info["containerRuntimeVersion"].startswith("containerd://"), info
+    assert etcd_members(lab, "cp1") == ["cp1", "cp2", "cp3"]
+
+    process, recap = run(lab, "playbooks/site.yml")
+    assert_ok(process, recap, names)
+    assert all(recap[n]["changed"] == 0 for n in names), recap
+
+    # Pod networking: a pod on cp2 reaches a pod on worker1 by address and by Service name.
+    etcd_image = next(r for r in lab.components.image_references if "/etcd:" in r)
+    kubectl(lab, "apply", "-f", "-", stdin=pod_manifests(etcd_image))
+    server_ip = wait_for(
+        lambda: json.loads(kubectl(lab, "get", "pod", "lab-etcd", "-o", "json"))["status"].get("podIP")
+        if json.loads(kubectl(lab, "get", "pod", "lab-etcd", "-o", "json"))["status"].get("phase") == "Running" else None,
+        90, "the etcd pod on worker1 running",
+    )  # fmt: skip
+    kubectl(lab, "apply", "-f", "-", stdin=client_pod(etcd_image, server_ip))
+    phase = wait_for(
+        lambda: json.loads(kubectl(lab, "get", "pod", "lab-etcd-client", "-o", "json"))["status"].get("phase")
+        in ("Succeeded", "Failed") and json.loads(kubectl(lab, "get", "pod", "lab-etcd-client", "-o", "json"))["status"]["phase"],
+        90, "the client pod on cp2 finished",
+    )  # fmt: skip
+    logs = kubectl(lab, "logs", "lab-etcd-client")
+    assert phase == "Succeeded", logs
+    assert f"http://{server_ip}:2379 is healthy" in logs, logs
+    assert "http://lab-etcd.default.svc.cluster.local:2379 is healthy" in logs, logs
+
+    # Failover: power off the VIP holder; the VIP answers again from another control plane.
+    ca = lab.node_file("cp1", "/etc/kubernetes/pki/ca.crt").read_text()
+    holders = [n for n in ("cp1", "cp2", "cp3")
+               if f" {lab.vip}/" in lab.exec(n, ["ip", "-o", "-4", "addr", "show"]).stdout]  # fmt: skip
+    assert len(holders) == 1, holders
+    assert livez(lab.vip, ca)
+    lab.stop(holders[0])
+    off = time.monotonic()
+    wait_for(lambda: livez(lab.vip, ca), LEASE + 2 * 2.2 * RETRY + 1, "the VIP answering after its holder went off")
+    failover = time.monotonic() - off
+    print(f"real lab 3+1: site.yml {bootstrap:.1f} s, all Ready {ready:.1f} s after the start; "
+          f"VIP back {failover:.1f} s after {holders[0]} was powered off")

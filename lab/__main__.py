@@ -51,6 +51,10 @@ def _parser() -> argparse.ArgumentParser:
         ("ssh", "open an SSH session to a node"),
     ):
         commands.add_parser(command, help=text).add_argument("node")
+    kubectl = commands.add_parser(
+        "kubectl", help="the lab's kubectl against its cluster through the VIP: kubectl -- get nodes -o wide"
+    )
+    kubectl.add_argument("argv", nargs=argparse.REMAINDER)
     execute = commands.add_parser("exec", help="run a command inside a node: exec NODE -- CMD...")
     execute.add_argument("node")
     execute.add_argument("argv", nargs=argparse.REMAINDER)
@@ -100,6 +104,10 @@ def main(argv: list[str] | None = None) -> int:
             if not command:
                 raise LabError("exec needs a command: exec NODE -- CMD...")
             os.execvp("nsenter", lab._exec_argv(args.node, command))
+        elif args.command == "kubectl":
+            command = args.argv[1:] if args.argv[:1] == ["--"] else args.argv
+            kubeconfig = lab.admin_kubeconfig()
+            os.execv(str(lab.state_dir / "wrappers" / "kubectl"), ["kubectl", "--kubeconfig", str(kubeconfig), *command])
         elif args.command == "ssh":
             node = lab.node(args.node)
             os.execvp("ssh", ["ssh", "-F", str(lab.ssh_config_path), node.name])

@@ -290,6 +290,22 @@ class Lab:
                 return self._node_dir(node) / "disk" / overlay / path[len(prefix) :].lstrip("/")
         raise LabError(f"node {node} is powered off and {path} is not on its disk")
 
+    def admin_kubeconfig(self) -> Path:
+        """A copy (0600, in the state dir) of the admin.conf of the first running control plane that has
+        one: its server is the cluster's endpoint, the VIP, which the controller reaches."""
+        if self.runtime != "real":
+            raise LabError("only a real lab has a cluster a kubectl can talk to")
+        for node in self.nodes:
+            if node.role == "control_plane" and self.is_running(node):
+                source = self.node_file(node, "/etc/kubernetes/admin.conf")
+                if source.exists():
+                    target = self.state_dir / "admin.conf"
+                    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+                    with os.fdopen(fd, "w") as f:
+                        f.write(source.read_text())
+                    return target
+        raise LabError(f"no running control plane of lab {self.name!r} has /etc/kubernetes/admin.conf: bootstrap it first")
+
     # ---- up ------------------------------------------------------------------------------------
 
     def up(self, log=None) -> None:
@@ -805,7 +821,7 @@ class Lab:
         _run(["ip", "route", "del", "unreachable", str(plan.subnet), "metric", str(GUARD_ROUTE_METRIC)], check=False)
         for generated in ("nodes", "cp", "inventory", "wrappers", "empty", "run", "pods-agent"):
             shutil.rmtree(self.state_dir / generated, ignore_errors=True)
-        for generated in ("known_hosts", "ssh_config", "sim.json", "dns.json", "lab.json"):
+        for generated in ("known_hosts", "ssh_config", "sim.json", "dns.json", "admin.conf", "lab.json"):
             (self.state_dir / generated).unlink(missing_ok=True)
         shutil.rmtree(self.state_dir / "keys", ignore_errors=True)
 

@@ -1,183 +1,291 @@
 """The floor: the eight steps by a plain script over SSH, no Ansible.
 
-The same kubeadm calls and the same waits as playbooks/site.yml, each one SSH command to the node
+The same kubeadm work and the same waits as playbooks/site.yml, each one SSH command to the node
 (through the lab's ssh_config, with its ControlMaster, as Ansible connects): what any bootstrap
 tool must at least spend. Control planes join one at a time (etcd changes one member at a time);
-workers join in parallel, as the playbook's worker play does, each with its own fresh token.
+workers join in parallel with one fresh token made right before, as the playbook's worker play does.
 
-    floor.bootstrap(lab)  # -> {"phases": {name: seconds}, "total": seconds}
+The kubeadm configurations and the kube-vip manifests are the product's own: rendered by the
+collection's module_utils (_kubeadm, _kube_vip) from the variables site.yml's roles see, i.e. their
+defaults overlaid with the lab inventory's group_vars/all.yml (cgroup driver, KubeletConfiguration,
+KubeProxyConfiguration, ignored preflight errors, pod subnet, kube-vip version, ...). So floor and
+site.yml run kubeadm with the same documents; only the orchestration differs.
+
+    floor.bootstrap(lab)  # -> {"phases": {name: seconds}, "total": seconds, "ssh_commands": n}
 """
 
 import json
 import os
-import re
 import shlex
 import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(REPO, ".collections"))
+import yaml
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / ".collections"))
 
 # pylint: disable=wrong-import-position
 from ansible_collections.vipadm.kubeadm.plugins.module_utils import _kube_vip  # noqa: E402
+from ansible_collections.vipadm.kubeadm.plugins.module_utils import _kubeadm  # noqa: E402
 from ansible_collections.vipadm.kubeadm.plugins.module_utils import _vip_probe  # noqa: E402
 
-# The collection's defaults (roles/kube_vip/defaults, roles/control_plane/defaults).
-KUBE_VIP_VERSION = "v1.2.3"
-PORT = 6443
-TOKEN_TTL = "15m"
+# The roles whose variables the floor's steps use; their defaults come first, the inventory's group_vars after.
+ROLE_DEFAULTS = [REPO / "roles" / role / "defaults" / "main.yml" for role in ("kube_vip", "control_plane", "worker")]
+VERIFY_DEFAULTS = REPO / "roles" / "verify" / "defaults" / "main.yml"
+# The paths of the modules and roles (plugins/modules/init.py, join.py; roles/verify/vars).
+INIT_CONFIG = "/etc/kubernetes/vipadm/kubeadm-init.yaml"
+JOIN_CONFIG = "/etc/kubernetes/vipadm/kubeadm-join.yaml"
 MANIFEST = "/etc/kubernetes/manifests/kube-vip.yaml"
 SUPER_ADMIN = "/etc/kubernetes/super-admin.conf"
 ADMIN = "/etc/kubernetes/admin.conf"
 CA = "/etc/kubernetes/pki/ca.crt"
-WAIT_TIMEOUT = 300  # control_plane_vip_timeout
+KUBELET_CREDENTIAL = "/var/lib/kubelet/pki/kubelet-client-current.pem"
 POLL = 0.2  # seconds between probes: the floor polls often; each probe is one curl inside the node
-ENABLE_KUBELET = "systemctl is-enabled kubelet >/dev/null 2>&1 || systemctl enable kubelet"
+ENABLE_KUBELET = "{ systemctl is-enabled kubelet >/dev/null 2>&1 || systemctl enable kubelet; }"
 CREDENTIAL_TRIES = 100  # x POLL + kubeadm's own time: well beyond a kube-vip leader change
-JOIN_COMMAND = re.compile(r"kubeadm join \S+ --token \S+ --discovery-token-ca-cert-hash \S+")
-CERTIFICATE_KEY = re.compile(r"^[0-9a-f]{64}$")
+CERTIFICATE_KEY_MARK = "--- certificate key ---"
 
 
 class FloorError(RuntimeError):
     """A step of the floor failed; the message names the node, the command and its output."""
 
 
+def settings(inventory_dir):
+    """The variables site.yml's roles see: their defaults, then the inventory's group_vars/all.yml.
+
+    Only plain values: a templated one ({{ ... }}) would need Ansible to resolve, which the floor has not.
+    """
+    merged = {}
+    for path in [*ROLE_DEFAULTS, VERIFY_DEFAULTS, Path(inventory_dir) / "group_vars" / "all.yml"]:
+        merged.update(yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {})
+    templated = sorted(name for name, value in merged.items() if "{{" in json.dumps(value) or "{%" in json.dumps(value))
+    if templated:
+        raise FloorError(f"the floor takes plain values only; templated: {', '.join(templated)}")
+    return merged
+
+
+class Cluster:
+    """What the floor renders from the settings: the endpoint, the kubeadm documents, the kube-vip manifest."""
+
+    def __init__(self, variables, vip):
+        self.vars = variables
+        self.vip = vip
+        self.port = int(variables["kube_vip_port"])
+        host = f"[{vip}]" if ":" in vip else vip
+        self.endpoint = f"{host}:{self.port}"  # roles/control_plane/vars: control_plane_endpoint
+        self.version = str(variables["vipadm_kubernetes_version"])
+
+    def _optional(self, name):
+        return self.vars.get(name) or None  # the roles' `or omit`: an empty value leaves kubeadm's default
+
+    def init_config(self):
+        """What vipadm.kubeadm.init writes for roles/control_plane/tasks/init.yml's parameters."""
+        params = {"kubernetes_version": self.version, "control_plane_endpoint": self.endpoint, "bind_port": self.port,
+                  "advertise_address": self._optional("control_plane_advertise_address"),
+                  "cri_socket": self._optional("control_plane_cri_socket"),
+                  "pod_subnet": self._optional("control_plane_pod_subnet"),
+                  "service_subnet": self._optional("control_plane_service_subnet"),
+                  "cert_sans": self.vars["control_plane_cert_sans"],
+                  "image_repository": self._optional("control_plane_image_repository"),
+                  "ignore_preflight_errors": self.vars["control_plane_ignore_preflight_errors"],
+                  "extra_args": self._optional("control_plane_extra_args"),
+                  "cgroup_driver": self.vars["vipadm_cgroup_driver"],
+                  "kubelet_config": self._optional("control_plane_kubelet_config"),
+                  "kube_proxy_config": self._optional("control_plane_kube_proxy_config")}
+        return _kubeadm.to_yaml_documents(_kubeadm.init_documents(params))
+
+    def join_config(self, credentials, control_plane):
+        """What vipadm.kubeadm.join writes for roles/control_plane/tasks/join.yml (or roles/worker)'s parameters."""
+        prefix = "control_plane" if control_plane else "worker"
+        params = {"control_plane": control_plane, "api_endpoint": credentials["api_endpoint"] or self.endpoint,
+                  "token": credentials["token"], "ca_cert_hash": credentials["ca_cert_hashes"],
+                  "certificate_key": credentials["certificate_key"], "kubernetes_version": self.version,
+                  "cri_socket": self._optional(f"{prefix}_cri_socket"),
+                  "ignore_preflight_errors": self.vars[f"{prefix}_ignore_preflight_errors"]}
+        if control_plane:
+            params.update(bind_port=self.port, advertise_address=self._optional("control_plane_advertise_address"))
+        _kubeadm.validate_join_credentials(params)
+        return _kubeadm.to_yaml(_kubeadm.join_document(params))
+
+    def kube_vip_options(self, kubeconfig):
+        """The options roles/kube_vip/tasks/main.yml gives the kube_vip_manifest module (ARP, interface eth0:
+        the default-route interface of every lab node, which preflight_facts reports)."""
+        v = self.vars
+        if v["kube_vip_mode"] != "arp":
+            raise FloorError("the floor renders ARP mode only (kube_vip_mode: arp)")
+        return {"kind": "pod", "version": v["kube_vip_version"], "address": self.vip,
+                "interface": v["kube_vip_interface"] or "eth0", "port": self.port, "controlplane": True,
+                "services": v["kube_vip_services"], "arp": True, "leader_election": v["kube_vip_leader_election"],
+                "lease_duration": v["kube_vip_lease_duration"], "renew_deadline": v["kube_vip_renew_deadline"],
+                "retry_period": v["kube_vip_retry_period"], "image": v["kube_vip_image"] or None,
+                "k8s_config_path": kubeconfig}
+
+    def kube_vip_manifest(self, kubeconfig):
+        return _kube_vip.render(self.kube_vip_options(kubeconfig))
+
+    def kube_vip_lease(self):
+        return _kube_vip.control_plane_lease(self.kube_vip_options(ADMIN))
+
+
 class Shell:
     """One SSH command per call, through the lab's ssh_config (ControlMaster, lab key, known hosts)."""
 
-    def __init__(self, ssh_config):
+    def __init__(self, ssh_config, timeout):
         self.ssh_config = str(ssh_config)
+        self.timeout = timeout
         self.commands = 0
 
-    def run(self, node, script, stdin=None, timeout=WAIT_TIMEOUT + 60):
+    def run(self, node, script, stdin=None):
         self.commands += 1
         argv = ["ssh", "-F", self.ssh_config, "-o", "BatchMode=yes", node, "sh -ec " + shlex.quote(script)]
-        result = subprocess.run(argv, input=stdin, capture_output=True, text=True, timeout=timeout, check=False)
+        result = subprocess.run(argv, input=stdin, capture_output=True, text=True, timeout=self.timeout + 60,
+                                check=False)
         if result.returncode != 0:
-            raise FloorError(f"{node}: `{script}` failed (rc {result.returncode}):\n{result.stdout[-2000:]}"
-                             f"\n{result.stderr[-2000:]}")
+            shown = script if stdin is None or len(script) < 400 else script[:400] + "..."
+            raise FloorError(f"{node}: `{shown}` failed (rc {result.returncode}):\n{result.stdout[-3000:]}"
+                             f"\n{result.stderr[-3000:]}")
         return result.stdout
 
-    def write(self, node, path, text):
+    def write(self, node, path, text, then=""):
+        """Write `text` to `path` (0600, atomically), then run `then` in the same SSH command."""
         directory = os.path.dirname(path)
-        self.run(node, f"umask 077; mkdir -p {directory}; cat > {path}.tmp; mv {path}.tmp {path}", stdin=text)
+        self.run(node, f"(umask 077; mkdir -p {directory}; cat > {path}.tmp); mv {path}.tmp {path}"
+                       + (f"; {then}" if then else ""), stdin=text)
 
 
-def kube_vip_manifest(vip, kubeconfig):
-    """What `kube-vip manifest pod ...` prints for the collection's defaults (ARP, leader election)."""
-    return _kube_vip.render({"kind": "pod", "version": KUBE_VIP_VERSION, "address": vip, "interface": "eth0",
-                             "port": PORT, "controlplane": True, "arp": True, "leader_election": True,
-                             "k8s_config_path": kubeconfig})
+class Floor:
+    """The eight steps on one prepared lab."""
 
+    def __init__(self, lab, parallel=20):
+        self.cluster = Cluster(settings(lab.inventory_path), lab.vip)
+        self.timeout = int(self.cluster.vars["control_plane_vip_timeout"])
+        self.shell = Shell(lab.ssh_config_path, self.timeout)
+        self.control_planes = [n.name for n in lab.nodes if n.role == "control_plane"]
+        self.workers = [n.name for n in lab.nodes if n.role == "worker"]
+        self.init_node = self.control_planes[0]
+        self.parallel = parallel
 
-def wait_for_vip(shell, node, vip, insecure=False):
-    """Until the API server answers /livez through the VIP, probed from `node` (as wait_for_vip does)."""
-    trust = "-k" if insecure else f"--cacert {CA}"
-    shell.run(node, f"timeout {WAIT_TIMEOUT} sh -c 'until curl -sf -o /dev/null --max-time 2 {trust} "
-                    f"https://{vip}:{PORT}/livez; do sleep {POLL}; done'")
+    def wait_for_vip(self, node, trusted=True):
+        """Until the API server answers /livez through the VIP, probed from `node` (as wait_for_vip does);
+        before a join the node has no cluster CA yet."""
+        trust = f"--cacert {CA}" if trusted else "-k"
+        url = f"https://{self.cluster.endpoint}/livez"
+        self.shell.run(node, f"timeout {self.timeout} sh -c 'until curl -sf -o /dev/null --max-time 2 {trust} "
+                             f"{url}; do sleep {POLL}; done'")
 
+    def wait_for_kube_vip_restart(self, node):
+        """Until the kubelet has replaced `node`'s kube-vip after its manifest changed: wait_for_vip's own
+        after_kube_vip_restart loop, with the VIP check and the Lease read done over SSH."""
+        lease = self.cluster.kube_vip_lease()
+        read = f"kubectl --kubeconfig {ADMIN} -n {lease['namespace']} get lease {lease['name']} -o json || true"
+        changed_at = float(self.shell.run(node, f"date -r {MANIFEST} +%s.%N"))
+        result = _vip_probe.wait_for_kube_vip_restart(
+            self.cluster.vip, changed_at, lambda: json.loads(self.shell.run(node, read)), self.timeout, sleep=POLL,
+            is_local=lambda address: bool(self.shell.run(node, f"ip -o addr show to {address}").strip()))
+        if not result["restarted"]:
+            raise FloorError(f"{node}: kube-vip was not replaced within {self.timeout} s after its manifest "
+                             f"changed: {result['reason']}")
 
-def wait_for_kube_vip_restart(shell, node, vip):
-    """Until the kubelet has replaced `node`'s kube-vip after its manifest changed: wait_for_vip's own
-    after_kube_vip_restart loop, with the VIP check and the Lease read done over SSH."""
-    lease = f"kubectl --kubeconfig {ADMIN} -n kube-system get lease plndr-cp-lock -o json || true"
-    changed_at = float(shell.run(node, f"date -r {MANIFEST} +%s.%N"))
-    result = _vip_probe.wait_for_kube_vip_restart(
-        vip, changed_at, lambda: json.loads(shell.run(node, lease)), WAIT_TIMEOUT, sleep=POLL,
-        is_local=lambda address: bool(shell.run(node, f"ip -o addr show to {address}").strip()))
-    if not result["restarted"]:
-        raise FloorError(f"{node}: kube-vip was not replaced within {WAIT_TIMEOUT} s after its manifest changed: "
-                         f"{result['reason']}")
+    def credentials(self, control_plane):
+        """A new token (and certificate key for a control plane) made on the init node right before a join:
+        what vipadm.kubeadm.join_credentials runs, parsed by the same functions."""
+        ttl = self.cluster.vars["control_plane_token_ttl" if control_plane else "worker_token_ttl"]
+        script = shlex.join(_kubeadm.token_create_argv("kubeadm", ADMIN, ttl))
+        if control_plane:
+            script = (f'out=$({script}) && key=$({shlex.join(_kubeadm.upload_certs_argv("kubeadm", ADMIN))}) && '
+                      f'printf "%s\\n{CERTIFICATE_KEY_MARK}\\n%s\\n" "$out" "$key"')
+        # kubeadm talks to the API through the VIP (admin.conf), which is gone for a moment whenever a
+        # leading kube-vip restarts: retry, as a careful admin's script would.
+        out = self.shell.run(self.init_node, f"for i in $(seq {CREDENTIAL_TRIES}); do if {script}; then exit 0; fi; "
+                                             f"sleep {POLL}; done; exit 1")
+        join_text, _, key_text = out.partition(CERTIFICATE_KEY_MARK)
+        parsed = _kubeadm.parse_join_command(join_text)
+        parsed["certificate_key"] = _kubeadm.parse_upload_certs_output(key_text) if control_plane else None
+        if not parsed["token"] or (control_plane and not parsed["certificate_key"]):
+            raise FloorError(f"{self.init_node}: no join command or certificate key in {out!r}")
+        return parsed
 
+    def join(self, node, credentials, control_plane):
+        """Enable the kubelet and run kubeadm join with the product's JoinConfiguration; the config (it holds
+        the token and the certificate key) is removed afterwards, as the join module does."""
+        config = self.cluster.join_config(credentials, control_plane)
+        join = shlex.join(_kubeadm.join_argv("kubeadm", JOIN_CONFIG))
+        self.shell.write(node, JOIN_CONFIG, config, then=f"{ENABLE_KUBELET}; rc=0; {join} || rc=$?; "
+                                                         f"rm -f {JOIN_CONFIG}; exit $rc")
 
-def fresh_credentials(shell, init_node, control_plane):
-    """A new token (and certificate key for a control plane) made on the init node right before a join."""
-    script = f"kubeadm token create --kubeconfig {ADMIN} --ttl {TOKEN_TTL} --print-join-command"
-    if control_plane:
-        script += f" && kubeadm init phase upload-certs --upload-certs --kubeconfig {ADMIN}"
-    # kubeadm talks to the API through the VIP (admin.conf), which is gone for a moment whenever a
-    # leading kube-vip restarts (step 8 on the init node): retry, as a careful admin's script would.
-    out = shell.run(init_node, f"for i in $(seq {CREDENTIAL_TRIES}); do if out=$({script} 2>&1); then "
-                               f'echo "$out"; exit 0; fi; sleep {POLL}; done; echo "$out"; exit 1')
-    command = JOIN_COMMAND.search(out)
-    if not command:
-        raise FloorError(f"{init_node}: no join command in {out!r}")
-    if not control_plane:
-        return command.group(0)
-    key = out.strip().splitlines()[-1]
-    if not CERTIFICATE_KEY.match(key):
-        raise FloorError(f"{init_node}: no certificate key as the last line of {out!r}")
-    return f"{command.group(0)} --control-plane --certificate-key {key}"
+    def verify(self, node):
+        """The node's own Node through the VIP with its kubelet credential (the verify role's check, with
+        its retries: a kubelet that just joined registers its Node a moment later)."""
+        retries = int(self.cluster.vars["verify_retries"])
+        url = f"https://{self.cluster.endpoint}/api/v1/nodes/{node}"
+        self.shell.run(node, f"i=0; until curl -sf -o /dev/null --max-time 10 --cacert {CA} "
+                             f"--cert {KUBELET_CREDENTIAL} {url}; do i=$((i+1)); [ $i -le {retries} ]; sleep 1; done")
 
+    def etcd_members(self):
+        out = self.shell.run(self.init_node, "curl -sf --max-time 10 --cacert /etc/kubernetes/pki/etcd/ca.crt "
+                                             "--cert /etc/kubernetes/pki/etcd/healthcheck-client.crt "
+                                             "--key /etc/kubernetes/pki/etcd/healthcheck-client.key "
+                                             "-X POST -d '{}' https://127.0.0.1:2379/v3/cluster/member/list")
+        return sorted(member.get("name", "") for member in json.loads(out).get("members", []))
 
-def join_worker(shell, init_node, node, vip):
-    shell.run(node, ENABLE_KUBELET)
-    wait_for_vip(shell, node, vip, insecure=True)
-    shell.run(node, fresh_credentials(shell, init_node, control_plane=False))
+    def run(self):
+        """Bare (prepared) lab nodes -> HA control plane + workers. Returns the time of each phase."""
+        shell, cluster, init_node = self.shell, self.cluster, self.init_node
+        joining = self.control_planes[1:]
+        phases = {}
+        started = last = time.monotonic()
 
+        def mark(name):
+            nonlocal last
+            now = time.monotonic()
+            phases[name] = now - last
+            last = now
 
-def verify(shell, node, vip):
-    """The node's own Node object through the VIP with its kubelet credential (the verify role's check)."""
-    shell.run(node, f"curl -sf -o /dev/null --max-time 5 --cacert {CA} "
-                    f"--cert /var/lib/kubelet/pki/kubelet-client-current.pem https://{vip}:{PORT}/api/v1/nodes/{node}")
+        # Steps 1-6: kube-vip on super-admin.conf, kubeadm init with the VIP as endpoint, the VIP answers.
+        # The kubelet gets enabled with the init, as the init module does (kubeadm starts it, never enables it).
+        shell.write(init_node, MANIFEST, cluster.kube_vip_manifest(SUPER_ADMIN))
+        shell.write(init_node, INIT_CONFIG, cluster.init_config(),
+                    then=f"{ENABLE_KUBELET}; {shlex.join(_kubeadm.init_argv('kubeadm', INIT_CONFIG))}")
+        self.wait_for_vip(init_node)
+        mark("init (steps 1-6)")
+        # Step 7: one control plane at a time, fresh credentials right before each join.
+        for node in joining:
+            credentials = self.credentials(control_plane=True)
+            self.wait_for_vip(node, trusted=False)
+            self.join(node, credentials, control_plane=True)
+            self.wait_for_vip(node)
+        mark("control plane joins (step 7)")
+        # Step 8: kube-vip on the joined control planes, then the init node back to admin.conf.
+        for node in joining:
+            shell.write(node, MANIFEST, cluster.kube_vip_manifest(ADMIN))
+            self.wait_for_vip(node)
+        shell.write(init_node, MANIFEST, cluster.kube_vip_manifest(ADMIN))
+        self.wait_for_kube_vip_restart(init_node)
+        self.wait_for_vip(init_node)
+        mark("kube-vip on every control plane (step 8)")
+        if self.workers:
+            credentials = self.credentials(control_plane=False)
 
+            def join_worker(node):
+                self.wait_for_vip(node, trusted=False)
+                self.join(node, credentials, control_plane=False)
 
-def etcd_members(shell, init_node):
-    out = shell.run(init_node, "curl -sf --max-time 5 --cacert /etc/kubernetes/pki/etcd/ca.crt "
-                               "--cert /etc/kubernetes/pki/etcd/healthcheck-client.crt "
-                               "--key /etc/kubernetes/pki/etcd/healthcheck-client.key "
-                               "-X POST -d '{}' https://127.0.0.1:2379/v3/cluster/member/list")
-    return sorted(re.findall(r'"name":"([^"]+)"', out))
+            with ThreadPoolExecutor(max_workers=self.parallel) as pool:
+                list(pool.map(join_worker, self.workers))
+        mark("worker joins")
+        with ThreadPoolExecutor(max_workers=self.parallel) as pool:
+            list(pool.map(self.verify, self.control_planes + self.workers))
+        members = self.etcd_members()
+        if members != sorted(self.control_planes):
+            raise FloorError(f"etcd members {members}, expected {sorted(self.control_planes)}")
+        mark("verify")
+        return {"phases": phases, "total": time.monotonic() - started, "ssh_commands": shell.commands}
 
 
 def bootstrap(lab, parallel=20):
-    """Bare (prepared) lab nodes -> HA control plane + workers. Returns the time of each phase."""
-    shell = Shell(lab.ssh_config_path)
-    control_planes = [n.name for n in lab.nodes if n.role == "control_plane"]
-    workers = [n.name for n in lab.nodes if n.role == "worker"]
-    init_node, joining = control_planes[0], control_planes[1:]
-    vip = lab.vip
-    phases = {}
-    started = last = time.monotonic()
-
-    def mark(name):
-        nonlocal last
-        now = time.monotonic()
-        phases[name] = now - last
-        last = now
-
-    # Steps 1-6: kube-vip on super-admin.conf, kubeadm init with the VIP as endpoint, the VIP answers.
-    # Every node gets its kubelet enabled first, as site.yml does (kubeadm starts it, never enables it).
-    shell.run(init_node, ENABLE_KUBELET)
-    shell.write(init_node, MANIFEST, kube_vip_manifest(vip, SUPER_ADMIN))
-    shell.run(init_node, f"kubeadm init --control-plane-endpoint {vip}:{PORT} --upload-certs")
-    wait_for_vip(shell, init_node, vip)
-    mark("init (steps 1-6)")
-    # Step 7: one control plane at a time, fresh credentials right before each join.
-    for node in joining:
-        shell.run(node, ENABLE_KUBELET)
-        wait_for_vip(shell, node, vip, insecure=True)
-        shell.run(node, fresh_credentials(shell, init_node, control_plane=True))
-        wait_for_vip(shell, node, vip)
-    mark("control plane joins (step 7)")
-    # Step 8: kube-vip on the joined control planes, then the init node back to admin.conf.
-    for node in joining:
-        shell.write(node, MANIFEST, kube_vip_manifest(vip, ADMIN))
-        wait_for_vip(shell, node, vip)
-    shell.write(init_node, MANIFEST, kube_vip_manifest(vip, ADMIN))
-    wait_for_kube_vip_restart(shell, init_node, vip)
-    wait_for_vip(shell, init_node, vip)
-    mark("kube-vip on every control plane (step 8)")
-    if workers:
-        with ThreadPoolExecutor(max_workers=parallel) as pool:
-            list(pool.map(lambda w: join_worker(shell, init_node, w, vip), workers))
-    mark("worker joins")
-    with ThreadPoolExecutor(max_workers=parallel) as pool:
-        list(pool.map(lambda n: verify(shell, n, vip), control_planes + workers))
-    members = etcd_members(shell, init_node)
-    if members != sorted(control_planes):
-        raise FloorError(f"etcd members {members}, expected {sorted(control_planes)}")
-    mark("verify")
-    return {"phases": phases, "total": time.monotonic() - started, "ssh_commands": shell.commands}
+    """Bare (prepared) lab nodes -> HA control plane + workers: {"phases", "total", "ssh_commands"}."""
+    return Floor(lab, parallel).run()

@@ -3,19 +3,22 @@
     sudo .venv/bin/python -m bench                      # 3 reps of 3+0, 3+10, 3+30; re-run and check on 3+10
     sudo .venv/bin/python -m bench --reps 1 --control-planes 1 --workers 1 --rerun-workers 1   # smoke
 
-Every measured run starts from a fresh lab (`lab up` on claimed /27 slices) prepared by the
-node_prep role (molecule/default/prepare.yml), untimed; then one of:
-  floor  - bench/floor.py: the eight steps by a plain script over SSH;
+Every measured run starts from a fresh lab of real nodes (`lab up` on claimed /27 slices: containerd, the
+pinned kubelet/kubeadm and the control plane images built by lab/components) prepared by the node_prep
+role (molecule/default/prepare.yml), untimed; then one of:
+  floor  - bench/floor.py: the eight steps by a plain script over SSH, with the kubeadm configs the
+           collection renders from the same inventory;
   site   - ansible-playbook playbooks/site.yml (wall time of the whole command);
 and, on the finished site cluster with --rerun-workers workers: the idempotent re-run and --check.
 Sizes and methods are interleaved per repetition so that a slow spell of the machine hits all alike.
+Each sample keeps the machine's load average before and after it, and a finished cluster the memory
+(PSS, RSS) of each node's processes.
 """
 
 import argparse
 import datetime
 import json
 import os
-import platform
 import re
 import shutil
 import signal
@@ -32,15 +35,18 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 # pylint: disable=wrong-import-position
-from bench import floor, slices  # noqa: E402
+from bench import floor, machine, slices  # noqa: E402
 from lab import Lab  # noqa: E402
 
 VENV_BIN = REPO / ".venv" / "bin"
-PREPARE = REPO / "molecule" / "default" / "prepare.yml"
+PREPARE = REPO / "playbooks" / "node_prep.yml"
 SITE = REPO / "playbooks" / "site.yml"
 RECAP = re.compile(r"^(\S+)\s+: ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)
 # Unique per benchmark process (lab names are global: bridge and namespaces), at most 10 characters.
 LAB_NAME = f"bench{os.getpid() % 100000}"
+# Seconds to wait, untimed, for a bootstrapped cluster to settle (nodes Ready, Pods Running) before its
+# memory is read and before the re-run.
+SETTLE_TIMEOUT = 180
 
 
 class BenchError(RuntimeError):
@@ -71,7 +77,7 @@ def playbook(lab, path, log, args=(), timing_path=None):
 
 
 class BenchLab:
-    """A fresh, prepared lab on claimed slices; brought down and released on exit."""
+    """A fresh lab of real nodes, prepared by node_prep.yml, on claimed slices; brought down and released on exit."""
 
     def __init__(self, control_planes, workers, workdir):
         self.control_planes, self.workers = control_planes, workers
@@ -83,7 +89,7 @@ class BenchLab:
         self.claim = slices.claim(self.control_planes, self.workers, LAB_NAME, self.state_dir)
         try:
             lab = Lab(name=LAB_NAME, state_dir=self.state_dir, subnet=self.claim.subnet,
-                      control_planes=self.control_planes, workers=self.workers, runtime="simulator")
+                      control_planes=self.control_planes, workers=self.workers, runtime="real")
             lab.up()  # on failure, up() takes down what it made; never down() a lab we did not make
             self.lab = lab
             playbook(self.lab, PREPARE, self.state_dir / "prepare.log")
@@ -100,98 +106,213 @@ class BenchLab:
             self.claim.release()
 
 
-def machine():
-    """What the figures were measured on."""
-    def first(path, key):
-        try:
-            for line in Path(path).read_text(encoding="utf-8").splitlines():
-                if line.startswith(key):
-                    return line.split(":", 1)[1].strip() if ":" in line else line.split("=", 1)[1].strip('"')
-        except OSError:
-            pass
-        return "unknown"
-    ansible = subprocess.run([str(VENV_BIN / "ansible"), "--version"], capture_output=True, text=True,
-                             check=False).stdout.splitlines()
-    return {
-        "cpu": first("/proc/cpuinfo", "model name"),
-        "cores": os.cpu_count(),
-        "memory": first("/proc/meminfo", "MemTotal"),
-        "os": first("/etc/os-release", "PRETTY_NAME"),
-        "kernel": platform.release(),
-        "python": platform.python_version(),
-        "ansible": ansible[0] if ansible else "unknown",
-        "load_at_start": os.getloadavg(),
-    }
+def wait_settled(lab, timeout=SETTLE_TIMEOUT):
+    """Seconds until every node is Ready and every Pod Running (untimed: the CNI is the lab's, and site.yml's
+    work ends with verify), or None when that did not happen within `timeout`."""
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        result = lab.exec(lab.nodes[0].name, ["kubectl", "--kubeconfig", floor.ADMIN, "get", "nodes,pods", "-A", "-o",
+                                              "json"], check=False, timeout=60)
+        if result.returncode == 0:
+            items = json.loads(result.stdout)["items"]
+            nodes = [i for i in items if i["kind"] == "Node"]
+            ready = all(any(c["type"] == "Ready" and c["status"] == "True" for c in i["status"].get("conditions", []))
+                        for i in nodes)
+            if ready and len(nodes) == len(lab.nodes) and all(
+                    i["status"].get("phase") == "Running" for i in items if i["kind"] == "Pod"):
+                return round(time.monotonic() - started, 1)
+        time.sleep(2)
+    return None
+
+
+def same_init_config(lab):
+    """Whether the kubeadm init config site.yml left on the init host is the one the floor renders."""
+    written = lab.node_file(lab.nodes[0].name, floor.INIT_CONFIG)
+    rendered = floor.Cluster(floor.settings(lab.inventory_path), lab.vip).init_config()
+    return written.exists() and written.read_text(encoding="utf-8") == rendered
 
 
 def measure(args, workdir, samples):
-    """All runs, appended to samples (failures recorded, not raised; an interrupt keeps what was measured)."""
+    """All runs, appended to samples (failures recorded, not raised; an interrupt keeps what was measured).
 
-    def record(**sample):
-        sample.update(load=os.getloadavg()[0], at=datetime.datetime.now(datetime.timezone.utc).isoformat())
+    A sample is one configuration (method, size, repetition); it keeps the load averages before its lab
+    comes up (load_before), when its timed run starts (load_start, the lab up and prepared) and right after
+    it (load_after), and, once a bootstrap finished and the cluster settled, the memory of each node (untimed)."""
+
+    def record(sample):
+        sample.update(load_after=machine.load(), at=datetime.datetime.now(datetime.timezone.utc).isoformat())
         samples.append(sample)
         shown = f"{sample['seconds']:.1f} s" if sample.get("seconds") is not None else "FAILED " + sample["error"]
         print(f"  {sample['what']:<6} {sample['control_planes']}+{sample['workers']:<3} rep {sample['rep']}: "
-              f"{shown}  (load {sample['load']:.1f})", flush=True)
+              f"{shown}  (load {fmt_load(sample['load_before'])} / {fmt_load(sample.get('load_start'))} / "
+              f"{fmt_load(sample['load_after'])})", flush=True)
 
     for rep in range(1, args.reps + 1):
         for workers in args.workers:
             for what in args.methods:
-                base = {"what": what, "control_planes": args.control_planes, "workers": workers, "rep": rep}
+                sample = {"what": what, "control_planes": args.control_planes, "workers": workers, "rep": rep,
+                          "load_before": machine.load()}
                 logdir = workdir / f"{what}-{args.control_planes}+{workers}-rep{rep}"
                 logdir.mkdir()
                 try:
                     with BenchLab(args.control_planes, workers, workdir) as lab:
+                        sample["load_start"] = machine.load()  # the lab is up and prepared: the timed run starts
                         if what == "floor":
                             result = floor.bootstrap(lab)
-                            record(**base, seconds=result["total"], phases=result["phases"],
-                                   ssh_commands=result["ssh_commands"])
-                            continue
-                        seconds, _ = playbook(lab, SITE, logdir / "site.log", timing_path=logdir / "site.json")
-                        record(**base, seconds=seconds, timing=str(logdir / "site.json"))
-                        if workers != args.rerun_workers:
+                            sample.update(seconds=result["total"], phases=result["phases"],
+                                          ssh_commands=result["ssh_commands"])
+                        else:
+                            seconds, _ = playbook(lab, SITE, logdir / "site.log", timing_path=logdir / "site.json")
+                            sample.update(seconds=seconds, timing=str(logdir / "site.json"),
+                                          same_init_config_as_floor=same_init_config(lab))
+                        record(sample)
+                        sample.update(settled_after_s=wait_settled(lab))
+                        sample.update(memory=machine.node_memory(lab), mem_available_mb=machine.mem_available_mb())
+                        if what != "site" or workers != args.rerun_workers:
                             continue
                         for again, extra in (("rerun", ()), ("check", ("--check",))):
+                            sample = dict(sample, what=again, load_before=machine.load())
+                            sample["load_start"] = sample["load_before"]
+                            for key in ("memory", "mem_available_mb", "same_init_config_as_floor", "settled_after_s"):
+                                sample.pop(key, None)
                             seconds, recap = playbook(lab, SITE, logdir / f"{again}.log", extra,
                                                       timing_path=logdir / f"{again}.json")
-                            changed = sum(v[1] for v in recap.values())
-                            record(**dict(base, what=again), seconds=seconds, changed=changed,
-                                   timing=str(logdir / f"{again}.json"))
+                            sample.update(seconds=seconds, changed=sum(v[1] for v in recap.values()),
+                                          timing=str(logdir / f"{again}.json"))
+                            record(sample)
                 except Exception as exc:  # pylint: disable=broad-except
                     traceback.print_exc()
-                    record(**base, seconds=None, error=str(exc).splitlines()[0][:300])
+                    if sample not in samples:
+                        record(dict(sample, seconds=None, error=str(exc).splitlines()[0][:300]))
+
+
+def _median(values):
+    values = [v for v in values if v is not None]
+    return statistics.median(values) if values else None
 
 
 def summarize(samples):
-    """{(what, control_planes, workers): {median, min, max, n, failed}}."""
+    """{(what, control_planes, workers): {median, min, max, n, failed, changed, load_before, load_after, memory}}.
+
+    load_before / load_after: [min, max] of the 1-minute load average before the labs came up and after the
+    runs; memory: median PSS and RSS (MB) of one control plane node and of one worker node, and of all nodes."""
     groups = {}
     for sample in samples:
         groups.setdefault((sample["what"], sample["control_planes"], sample["workers"]), []).append(sample)
     summary = {}
     for key, group in sorted(groups.items(), key=lambda kv: (kv[0][2], kv[0][0])):
         times = [s["seconds"] for s in group if s.get("seconds") is not None]
-        summary[key] = {"median": statistics.median(times) if times else None, "min": min(times, default=None),
-                        "max": max(times, default=None), "n": len(times), "failed": len(group) - len(times),
-                        "changed": [s["changed"] for s in group if "changed" in s]}
+        row = {"median": statistics.median(times) if times else None, "min": min(times, default=None),
+               "max": max(times, default=None), "n": len(times), "failed": len(group) - len(times),
+               "changed": [s["changed"] for s in group if "changed" in s]}
+        for when in ("load_before", "load_after"):
+            loads = [s[when][0] for s in group if s.get(when)]
+            row[when] = [min(loads), max(loads)] if loads else None
+        memory = memory_summary(group)
+        if memory:
+            row["memory"] = memory
+        summary[key] = row
     return summary
+
+
+def memory_summary(group):
+    """Median memory of one node per role, and of the whole lab, over the samples that measured it."""
+    measured = [s for s in group if s.get("memory")]
+    if not measured:
+        return None
+    out = {}
+    for role, prefix in (("control_plane", "cp"), ("worker", "worker")):
+        nodes = [m for s in measured for name, m in s["memory"].items() if name.startswith(prefix)]
+        if nodes:
+            out[role] = {k: _median([n[k] for n in nodes]) for k in ("pss_mb", "rss_mb", "processes")}
+    out["all_nodes_pss_mb"] = _median([sum(m["pss_mb"] for m in s["memory"].values()) for s in measured])
+    return out
+
+
+def rep_ratios(samples, control_planes):
+    """site/floor of each repetition (the two ran one after the other), per size."""
+    seconds = {(s["what"], s["workers"], s["rep"]): s["seconds"] for s in samples
+               if s["control_planes"] == control_planes and s.get("seconds")}
+    out = {}
+    for (what, workers, rep), site in sorted(seconds.items(), key=lambda kv: (kv[0][1], kv[0][2])):
+        base = seconds.get(("floor", workers, rep))
+        if what == "site" and base:
+            out.setdefault(f"overhead site/floor at {control_planes}+{workers}", []).append(round(site / base, 2))
+    return out
+
+
+def task_medians(samples, what="site", most=15):
+    """{"3+0": [[play, task, median s], ...]}: the costliest tasks of `what` per size, each task's time summed
+    within a run (a task of the serial join play runs once per control plane), median over the runs."""
+    runs = {}
+    for sample in samples:
+        if sample["what"] != what or not sample.get("tasks"):
+            continue
+        per_task = {}
+        for task in sample["tasks"]["tasks"]:
+            name = (task["play"], task["name"])
+            per_task[name] = per_task.get(name, 0.0) + task["seconds"]
+        runs.setdefault(f"{sample['control_planes']}+{sample['workers']}", []).append(per_task)
+    out = {}
+    for size, per_run in runs.items():
+        names = {name for run in per_run for name in run}
+        rows = [[play, task, round(statistics.median(run.get((play, task), 0.0) for run in per_run), 2)]
+                for play, task in names]
+        out[size] = sorted(rows, key=lambda row: -row[2])[:most]
+    return out
+
+
+def phase_medians(samples):
+    """{"3+0": {phase: median s}} of the floor."""
+    runs = {}
+    for sample in samples:
+        if sample["what"] == "floor" and sample.get("phases"):
+            runs.setdefault(f"{sample['control_planes']}+{sample['workers']}", []).append(sample["phases"])
+    return {size: {phase: round(statistics.median(run[phase] for run in per_run if phase in run), 2)
+                   for phase in per_run[0]} for size, per_run in runs.items()}
 
 
 def fmt(seconds):
     return "-" if seconds is None else f"{seconds:.1f}"
 
 
+def fmt_load(load):
+    """1, 5 and 15 minute load averages as uptime prints them, or "-"."""
+    return "-" if not load else ", ".join(f"{value:.2f}" for value in load)
+
+
+def fmt_range(pair):
+    return "-" if not pair else f"{pair[0]:.1f}-{pair[1]:.1f}"
+
+
 def table(summary):
-    """Markdown table: one row per measurement, then the ratios the targets are about."""
-    lines = ["| what | control planes + workers | nodes | median s | min-max s | runs | failed |",
-             "|---|---|---|---|---|---|---|"]
+    """Markdown table: one row per measurement (load = 1-minute load average, min-max over the runs)."""
+    lines = ["| what | control planes + workers | nodes | median s | min-max s | runs | failed | load before | "
+             "load after |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for (what, cps, workers), row in summary.items():
         lines.append(f"| {what} | {cps} + {workers} | {cps + workers} | {fmt(row['median'])} | "
-                     f"{fmt(row['min'])}-{fmt(row['max'])} | {row['n']} | {row['failed']} |")
+                     f"{fmt(row['min'])}-{fmt(row['max'])} | {row['n']} | {row['failed']} | "
+                     f"{fmt_range(row.get('load_before'))} | {fmt_range(row.get('load_after'))} |")
     return "\n".join(lines)
 
 
+def memory_table(summary):
+    """Markdown table: memory of one node of each role on a finished cluster (medians), or '' when none."""
+    lines = ["| what | control planes + workers | control plane node PSS / RSS MB | worker node PSS / RSS MB | "
+             "all nodes PSS MB |", "|---|---|---|---|---|"]
+    for (what, cps, workers), row in summary.items():
+        memory = row.get("memory")
+        if not memory:
+            continue
+        cells = [f"{memory[role]['pss_mb']:.0f} / {memory[role]['rss_mb']:.0f}" if role in memory else "-"
+                 for role in ("control_plane", "worker")]
+        lines.append(f"| {what} | {cps} + {workers} | {cells[0]} | {cells[1]} | {memory['all_nodes_pss_mb']:.0f} |")
+    return "\n".join(lines) if len(lines) > 2 else ""
+
+
 def ratios(summary, control_planes):
-    """The figures the targets are stated in."""
+    """The figures the targets are stated in (medians of the same run)."""
     def median(what, workers):
         row = summary.get((what, control_planes, workers))
         return row["median"] if row else None
@@ -204,6 +325,9 @@ def ratios(summary, control_planes):
     if len(workers) > 1 and median("site", workers[0]) and median("site", workers[-1]):
         out[f"site {control_planes}+{workers[-1]} / site {control_planes}+{workers[0]}"] = (
             median("site", workers[-1]) / median("site", workers[0]))
+        if median("floor", workers[0]) and median("floor", workers[-1]):
+            out[f"floor {control_planes}+{workers[-1]} / floor {control_planes}+{workers[0]}"] = (
+                median("floor", workers[-1]) / median("floor", workers[0]))
     return out
 
 
@@ -237,6 +361,26 @@ def plot(summary, path):
     figure.tight_layout()
     figure.savefig(path, format="png")
     pyplot.close(figure)
+
+
+def report_text(report, summary):
+    """table.md: the table, the ratios (medians, and per repetition), memory, the load, where the time goes."""
+    about = report["machine"]
+    parts = [table(summary), "\n".join(f"* {k}: {v:.2f}" for k, v in report["ratios"].items())]
+    if report["ratios_per_rep"]:
+        parts.append("\n".join(f"* {k}, per repetition: {', '.join(f'{r:.2f}' for r in v)}"
+                               for k, v in report["ratios_per_rep"].items()))
+    parts.append(f"Load average (1, 5, 15 min) at the start: {fmt_load(about.get('load_at_start'))}; "
+                 f"at the end: {fmt_load(about.get('load_at_end'))}.")
+    if memory_table(summary):
+        parts.append("Memory of a node's processes on the finished cluster (medians):\n\n" + memory_table(summary))
+    for size, phases in report["floor_phases"].items():
+        parts.append(f"Floor {size} (medians): " + ", ".join(f"{name} {sec:.1f} s" for name, sec in phases.items()))
+    for size, rows in report["site_tasks"].items():
+        parts.append(f"site.yml {size}, costliest tasks (median s, summed over the hosts' batches):\n\n"
+                     "| play | task | s |\n|---|---|---|\n"
+                     + "\n".join(f"| {play} | {task} | {sec:.1f} |" for play, task, sec in rows))
+    return "\n\n".join(parts) + "\n"
 
 
 def parse_args(argv):
@@ -280,27 +424,28 @@ def main(argv=None):
     command = "python -m bench " + " ".join(argv if argv is not None else sys.argv[1:])
     print(f"bench: {command.strip()}; logs in {workdir}", flush=True)
     started = time.monotonic()
-    about = machine()
+    about = machine.describe(VENV_BIN / "ansible")
     samples = []
     try:
         measure(args, workdir, samples)
     except KeyboardInterrupt as exc:
         about["interrupted"] = str(exc) or "interrupted"
         print(f"bench: interrupted ({about['interrupted']}); writing what was measured", flush=True)
-    about["load_at_end"] = os.getloadavg()
-    summary = summarize(samples)
-    report = {"command": command.strip(), "machine": about, "minutes": (time.monotonic() - started) / 60,
-              "summary": [dict(zip(("what", "control_planes", "workers"), k), **v) for k, v in summary.items()],
-              "ratios": ratios(summary, args.control_planes), "samples": samples}
+    about["load_at_end"] = machine.load()
     for sample in samples:  # task timings inline, so results.json stands alone when the logs are gone
         if sample.get("timing") and Path(sample["timing"]).exists():
             sample["tasks"] = json.loads(Path(sample["timing"]).read_text(encoding="utf-8"))
             del sample["timing"]
+    summary = summarize(samples)
+    report = {"command": command.strip(), "machine": about, "minutes": (time.monotonic() - started) / 60,
+              "summary": [dict(zip(("what", "control_planes", "workers"), k), **v) for k, v in summary.items()],
+              "ratios": ratios(summary, args.control_planes),
+              "ratios_per_rep": rep_ratios(samples, args.control_planes),
+              "site_tasks": task_medians(samples), "floor_phases": phase_medians(samples), "samples": samples}
     (out / "results.json").write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
-    text = table(summary) + "\n\n" + "\n".join(f"* {k}: {v:.2f}" for k, v in report["ratios"].items()) + "\n"
-    (out / "table.md").write_text(text, encoding="utf-8")
+    (out / "table.md").write_text(report_text(report, summary), encoding="utf-8")
     plot(summary, out / "bench.png")
-    print("\n" + text + f"\nresults: {out}/results.json, {out}/table.md, {out}/bench.png "
+    print("\n" + report_text(report, summary) + f"\nresults: {out}/results.json, {out}/table.md, {out}/bench.png "
           f"({report['minutes']:.1f} min)")
     if not args.keep_logs:
         shutil.rmtree(workdir, ignore_errors=True)

@@ -10,6 +10,8 @@ dict or raises KubeadmError with a sentence. No Ansible import, so tests call th
 
 from __future__ import annotations
 
+import time
+
 from ansible_collections.vipadm.kubeadm.plugins.module_utils import _kubeadm as kubeadm
 from ansible_collections.vipadm.kubeadm.plugins.module_utils import _half_init as half_init
 from ansible_collections.vipadm.kubeadm.plugins.module_utils import _kubeadm_state as state
@@ -18,6 +20,8 @@ from ansible_collections.vipadm.kubeadm.plugins.module_utils._kubeadm import Kub
 # Same lifetime as the token `kubeadm init` makes itself (reference 4).
 INIT_TOKEN_TTL = '24h'
 RESET_HINT = 'run the reset playbook on this node (vipadm.kubeadm.reset), then run again'
+# Seconds between two probes of an init host's own API server that does not answer yet.
+API_SERVER_RETRY = 2.0
 
 
 def _run_checked(run, argv, what):
@@ -257,8 +261,12 @@ def reset(params, root, run, kubeadm_path_finder, check_mode=False):
     return result
 
 
-def reset_unfinished_init(params, root, run, kubeadm_path_finder, check_mode=False, probe=None):
+def reset_unfinished_init(params, root, run, kubeadm_path_finder, check_mode=False, probe=None,
+                          clock=time.monotonic, sleep=time.sleep):
     """Reset the init host only when its init stopped half-way (module_utils/_half_init.decide).
+
+    While no API server answers on the node and the cluster may be real, the probe is repeated for up to
+    ``api_server_timeout`` seconds (the node may have just been powered on) before the refusal.
 
     No change when the init finished; a KubeadmError with the sentence when the cluster may be real or
     its state cannot be told; otherwise the reset of ``reset``, with ``half_init`` and ``msg`` saying why.
@@ -267,11 +275,20 @@ def reset_unfinished_init(params, root, run, kubeadm_path_finder, check_mode=Fal
     if not state.exists(root, state.APISERVER_MANIFEST):
         result['msg'] = 'No kube-apiserver.yaml: no init to check.'
         return result
-    outcome, detail = (probe or half_init.probe)(root)
+    probe = probe or half_init.probe
     others = {name: node_state for name, node_state in (params.get('other_nodes') or {}).items()
               if node_state and node_state != 'none'}
-    decision, sentence = half_init.decide(outcome, detail, others,
-                                          state.exists(root, half_init.KUBELET_CLIENT_CURRENT))
+    finalized = state.exists(root, half_init.KUBELET_CLIENT_CURRENT)
+    outcome, detail = probe(root)
+    decision, sentence = half_init.decide(outcome, detail, others, finalized)
+    # No API server answers, and the cluster may be real: a node just powered on runs its kubelet, which
+    # starts etcd and the API server within seconds. Wait for it before refusing (the run would stop on a
+    # control plane that is merely booting).
+    deadline = clock() + (params.get('api_server_timeout') or 0)
+    while decision == half_init.REFUSE and outcome == half_init.NO_ANSWER and clock() < deadline:
+        sleep(API_SERVER_RETRY)
+        outcome, detail = probe(root)
+        decision, sentence = half_init.decide(outcome, detail, others, finalized)
     if decision == half_init.REFUSE:
         raise KubeadmError(sentence, probe=outcome)
     if decision == half_init.FINISHED:

@@ -13,6 +13,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import ipaddress
+import os
 import re
 
 # Kubernetes minors vipadm bootstraps (kubeadm config API v1beta3 below 1.31, v1beta4 from 1.31).
@@ -192,6 +193,40 @@ def check_reachable(reports):
     return errors
 
 
+# kubeadm commands that change a node. One of them still running when a run starts was left by an earlier
+# run whose controller stopped (the command goes on without it): the node's files are then in flux.
+KUBEADM_CHANGING_VERBS = ("init", "join", "reset")
+_SHELLS = ("sh", "bash", "dash")
+
+
+def running_kubeadm(processes):
+    """[(pid, 'kubeadm <verb>')] of the processes that run kubeadm init, join or reset (``init phase ...``,
+    which join credentials use, does not count). processes: (pid, argv) pairs, as /proc/<pid>/cmdline."""
+    found = []
+    for pid, argv in processes:
+        args = list(argv)
+        if len(args) > 1 and os.path.basename(args[0]) in _SHELLS:  # a kubeadm wrapper script: sh .../kubeadm
+            args = args[1:]
+        if not args or os.path.basename(args[0]) != "kubeadm":
+            continue
+        words = [a for a in args[1:] if not a.startswith("-")]
+        if words and words[0] in KUBEADM_CHANGING_VERBS and words[1:2] != ["phase"]:
+            found.append((pid, "kubeadm " + words[0]))
+    return found
+
+
+def check_kubeadm_running(reports):
+    """One refusal per node on which a kubeadm init, join or reset still ran after preflight_facts waited."""
+    errors = []
+    for name, report in sorted(reports.items()):
+        running = report.get("kubeadm_running") or []
+        if running:
+            errors.append("%s: %s still running after %s s (left by a run that stopped half-way, e.g. its controller "
+                          "was killed): wait for it to end, or stop it, then run again."
+                          % (name, ", ".join(running), report.get("kubeadm_waited", "?")))
+    return errors
+
+
 def evaluate(settings, control_planes, workers, nodes):
     """Check the whole inventory and every node report.
 
@@ -239,6 +274,7 @@ def evaluate(settings, control_planes, workers, nodes):
     errors.extend(check_reachable(reports))
     # an unreachable node reported nothing: leave it out of the checks that read the reports
     reports = {name: report for name, report in reports.items() if not report.get("unreachable")}
+    errors.extend(check_kubeadm_running(reports))
     cluster_exists = any(r.get("cluster_state") == STATE_CONTROL_PLANE for r in reports.values())
     all_bare = bool(reports) and all(r.get("cluster_state", STATE_NONE) == STATE_NONE for r in reports.values())
 

@@ -15,6 +15,9 @@ description:
   - Reports the node's hostname, interfaces with their addresses, the default-route interface, where
     C(kubeadm) is, how far C(kubeadm init) or C(kubeadm join) got on it (from the files kubeadm writes),
     and whether the VIP already answers (TCP from the node; ARP on the VIP interface when asked).
+  - A C(kubeadm init), C(join) or C(reset) still running on the node (left by an earlier run whose controller
+    stopped; kubeadm goes on without it) is waited for, up to O(kubeadm_timeout) seconds, before the node's
+    files are read. Otherwise a later task would judge, and perhaps reset, a node in the middle of its init.
   - Read-only; the checks on these facts are made by M(vipadm.kubeadm.preflight).
 version_added: 0.1.0
 author:
@@ -43,6 +46,12 @@ options:
     description: Seconds to wait for an answer of the VIP, per probe.
     type: float
     default: 1.5
+  kubeadm_timeout:
+    description:
+      - Seconds to wait for a C(kubeadm init), C(join) or C(reset) still running on the node to end. What still
+        runs after that is reported in RV(kubeadm_running), and M(vipadm.kubeadm.preflight) refuses the node.
+    type: float
+    default: 300
 attributes:
   check_mode:
     support: full
@@ -105,6 +114,18 @@ cluster_state:
   returned: always
   type: str
   sample: none
+kubeadm_running:
+  description: The C(kubeadm init), C(join) or C(reset) commands still running on the node after O(kubeadm_timeout),
+    with their PIDs; empty normally.
+  returned: always
+  type: list
+  elements: str
+  sample: ["kubeadm init (PID 286)"]
+kubeadm_waited:
+  description: Seconds spent waiting for a running C(kubeadm init), C(join) or C(reset) to end (0 when none ran).
+  returned: always
+  type: float
+  sample: 0.0
 vip_tcp_answers:
   description: Whether a TCP connection to the VIP port was accepted or refused (someone holds the VIP).
   returned: always
@@ -121,6 +142,7 @@ import json
 import os
 import socket
 import threading
+import time
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.vipadm.kubeadm.plugins.module_utils import _preflight
@@ -158,6 +180,35 @@ def _arp_answers(module, vip, interface, timeout):
     return rc == 1
 
 
+def _processes():
+    """(pid, argv) of every process of the node, from /proc."""
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open("/proc/%s/cmdline" % entry, "rb") as cmdline:
+                data = cmdline.read()
+        except OSError:  # gone meanwhile
+            continue
+        yield int(entry), [arg.decode("utf-8", "replace") for arg in data.split(b"\0") if arg]
+
+
+def _wait_for_kubeadm(module, timeout):
+    """Wait for a kubeadm init/join/reset still running on the node; (still running, seconds waited)."""
+    started = time.monotonic()
+    running = _preflight.running_kubeadm(_processes())
+    first = running
+    while running and time.monotonic() - started < timeout:
+        time.sleep(1.0)
+        running = _preflight.running_kubeadm(_processes())
+    waited = round(time.monotonic() - started, 1)
+    if first:
+        module.warn("%s was still running on this node (left by a run that stopped half-way): %s after %.1f s."
+                    % (", ".join("%s (PID %d)" % (cmd, pid) for pid, cmd in first),
+                       "still running" if running else "it ended", waited))
+    return ["%s (PID %d)" % (cmd, pid) for pid, cmd in running], waited
+
+
 def main():
     module = AnsibleModule(
         argument_spec=dict(
@@ -166,10 +217,13 @@ def main():
             interface=dict(type="str"),
             probe_arp=dict(type="bool", default=False),
             timeout=dict(type="float", default=1.5),
+            kubeadm_timeout=dict(type="float", default=300),
         ),
         supports_check_mode=True,
     )
     params = module.params
+    # First: the files of a node whose kubeadm init or join still runs are not its state yet.
+    kubeadm_running, kubeadm_waited = _wait_for_kubeadm(module, params["kubeadm_timeout"])
     interfaces = _preflight.parse_ip_addr_json(_ip_json(module, ["addr", "show"]))
     default_iface = _preflight.default_interface(_ip_json(module, ["route", "show", "default"]))
     present = [path for path in _preflight.KUBEADM_FILES if os.path.isfile(path)]
@@ -184,6 +238,8 @@ def main():
         vip_tcp_answers=False,
         vip_arp_answers=None,
         kubelet_enabled=bool(glob.glob("/etc/systemd/system/*.wants/kubelet.service")),
+        kubeadm_running=kubeadm_running,
+        kubeadm_waited=kubeadm_waited,
     )
     vip = params["vip"]
     if vip and _preflight.parse_address(vip) is not None:

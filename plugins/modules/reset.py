@@ -74,6 +74,13 @@ options:
         M(vipadm.kubeadm.preflight_facts) reports it (C(none), C(control_plane), C(worker), C(partial)).
     type: dict
     default: {}
+  api_server_timeout:
+    description:
+      - With O(unfinished_init_only), how many seconds to wait for the node's own API server when none answers
+        and the cluster may be real (init reached kubelet-finalize), before failing. A control plane that was
+        just powered on answers once its kubelet has started etcd and the API server again.
+    type: int
+    default: 120
 seealso:
   - module: vipadm.kubeadm.init
   - module: vipadm.kubeadm.join
@@ -144,6 +151,7 @@ def argument_spec():
         kubeadm_path=dict(type='str', default='kubeadm'),
         unfinished_init_only=dict(type='bool', default=False),
         other_nodes=dict(type='dict', default={}),
+        api_server_timeout=dict(type='int', default=120),
     )
 
 

@@ -143,3 +143,62 @@ def test_possible_cluster_is_refused(tmp_path):
 def test_no_manifest_nothing_to_check(tmp_path):
     result, calls = flow(tmp_path, half.ABSENT, {})
     assert not result['changed'] and calls == []
+
+
+class FakeClock:
+    """time.monotonic / time.sleep for the wait of reset_unfinished_init: sleeping advances the clock."""
+
+    def __init__(self):
+        self.now, self.sleeps = 1000.0, []
+
+    def __call__(self):
+        return self.now
+
+    def sleep(self, seconds):
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+def waiting_flow(root, outcomes, others, timeout):
+    """reset_unfinished_init with a probe that returns the given outcomes in turn (the last one repeats)."""
+    probes, calls, clock = [], [], FakeClock()
+
+    def probe(_root):
+        probes.append(clock())
+        return outcomes[min(len(probes), len(outcomes)) - 1], DETAIL
+
+    def run(argv):
+        calls.append(argv)
+        return 0, '', ''
+    params = {'remove_paths': ['/var/lib/etcd'], 'cri_socket': None, 'other_nodes': others,
+              'api_server_timeout': timeout}
+    result = actions.reset_unfinished_init(params, str(root), run, lambda: '/usr/bin/kubeadm', False,
+                                           probe=probe, clock=clock, sleep=clock.sleep)
+    return result, calls, probes
+
+
+def test_init_host_just_powered_on_is_waited_for(tmp_path):
+    """Init finished, no node joined yet, the init host was powered off and on: its API server answers
+    a few seconds after the kubelet started it (seen on real components: refused at once before)."""
+    node(tmp_path)
+    h.put(tmp_path, half.KUBELET_CLIENT_CURRENT, 'PEM')
+    result, calls, probes = waiting_flow(tmp_path, [half.NO_ANSWER] * 5 + [half.PRESENT], {'cp2': 'none'}, 120)
+    assert not result['changed'] and not result['half_init'] and calls == []
+    assert 'kubeadm-config exists' in result['msg']
+    assert len(probes) == 6 and probes[-1] - probes[0] <= 120
+
+
+def test_api_server_that_never_answers_is_refused_after_the_timeout(tmp_path):
+    node(tmp_path)
+    h.put(tmp_path, half.KUBELET_CLIENT_CURRENT, 'PEM')
+    with pytest.raises(KubeadmError, match='nothing was reset'):
+        waiting_flow(tmp_path, [half.NO_ANSWER], {}, 30)
+
+
+@pytest.mark.parametrize('outcomes, finalized', [([half.NO_ANSWER], False), ([half.ABSENT], True), ([half.PRESENT], True)])
+def test_no_wait_when_the_first_probe_decides(tmp_path, outcomes, finalized):
+    node(tmp_path)
+    if finalized:
+        h.put(tmp_path, half.KUBELET_CLIENT_CURRENT, 'PEM')
+    _result, _calls, probes = waiting_flow(tmp_path, outcomes, {}, 120)
+    assert len(probes) == 1

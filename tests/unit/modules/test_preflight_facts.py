@@ -1,5 +1,6 @@
 # -*- coding: utf-8 -*-
-"""preflight_facts on a bare node: the ARP probe runs while the TCP probe waits, and only on a bare node."""
+"""preflight_facts on a bare node: the ARP probe runs while the TCP probe waits, and only on a bare node; a
+kubeadm init left running by a stopped run is waited for before the node's files are read."""
 
 import json
 import os
@@ -23,7 +24,8 @@ ROUTE = json.dumps([{"dst": "default", "gateway": "198.51.100.1", "dev": "eth0"}
 VIP = "198.51.100.254"
 
 
-def run(capsys, tmp_path, arping_rc, tcp_answers, files=(), arp_wait=5.0):
+def run(capsys, tmp_path, arping_rc, tcp_answers, files=(), arp_wait=5.0, processes=lambda: iter(()), args=None,
+        write_files=True):
     """Run the module with fake `ip`/`arping` commands; the TCP probe waits (up to arp_wait s) for arping to start."""
     arping_started, commands = threading.Event(), []
 
@@ -47,10 +49,11 @@ def run(capsys, tmp_path, arping_rc, tcp_answers, files=(), arp_wait=5.0):
     with mock.patch.object(basic.AnsibleModule, "run_command", run_command), \
             mock.patch.object(basic.AnsibleModule, "get_bin_path", bin_path), \
             mock.patch.object(preflight_facts, "_tcp_answers", tcp), \
+            mock.patch.object(preflight_facts, "_processes", processes), \
             mock.patch.object(preflight_facts._preflight, "KUBEADM_FILES", [str(tmp_path / f) for f in files]):
-        for name in files:
+        for name in files if write_files else ():
             (tmp_path / name).write_text("x")
-        result = run_main(preflight_facts, {"vip": VIP, "probe_arp": True}, capsys)
+        result = run_main(preflight_facts, dict({"vip": VIP, "probe_arp": True}, **(args or {})), capsys)
     return result, overlapped, commands
 
 
@@ -71,3 +74,47 @@ def test_node_with_kubeadm_files_gets_no_arp_probe(capsys, tmp_path):
     result, overlapped, commands = run(capsys, tmp_path, 1, tcp_answers=False, files=["admin.conf"], arp_wait=0.3)
     assert overlapped == [False] and not any("arping" in c[0] for c in commands)
     assert result["vip_arp_answers"] is None and result["cluster_state"] != "none"
+
+
+class InitOnTheNode:
+    """/proc of a node on which a kubeadm init (left by a killed controller) runs for `polls` more looks, then
+    writes the files of a finished control plane and ends. Sleeping is instant (time.sleep patched)."""
+
+    FINISHED = ("apiserver.yaml", "etcd.yaml", "kubelet.conf", "admin.conf")
+
+    def __init__(self, tmp_path, polls):
+        self.tmp_path, self.polls, self.looks = tmp_path, polls, 0
+        (tmp_path / "admin.conf").write_text("x")  # init under way: a partial node so far
+
+    def __call__(self):
+        self.looks += 1
+        if self.looks <= self.polls:
+            return iter([(1, ["/sbin/init"]), (286, ["/usr/bin/kubeadm", "init", "--config", "/x.yaml"])])
+        for name in self.FINISHED:
+            (self.tmp_path / name).write_text("x")
+        return iter([(1, ["/sbin/init"])])
+
+
+def test_a_running_kubeadm_init_is_waited_for_before_the_state_is_read(capsys, tmp_path):
+    """Seen on real components: the controller killed as kubeadm init started, the next run at once: the
+    node read as 'partial' and was reset under the running init, which went on after the run."""
+    init = InitOnTheNode(tmp_path, polls=3)
+    with mock.patch.object(preflight_facts.time, "sleep", lambda s: None):
+        result, _, _ = run(capsys, tmp_path, 0, tcp_answers=True, files=InitOnTheNode.FINISHED, processes=init,
+                           write_files=False)
+    assert init.looks == 4
+    # the files the init left once it ended, not the admin.conf alone it had written when the run came
+    assert sorted(os.path.basename(f) for f in result["kubeadm_files"]) == sorted(InitOnTheNode.FINISHED), result
+    assert result["kubeadm_running"] == []
+    warnings = json.dumps(result["warnings"])  # strings or warning events, by Ansible release
+    assert "kubeadm init (PID 286) was still running on this node" in warnings and "it ended" in warnings, result
+
+
+def test_a_kubeadm_init_that_outlasts_the_timeout_is_reported(capsys, tmp_path):
+    init = InitOnTheNode(tmp_path, polls=10 ** 6)
+    clock = iter(range(0, 10 ** 6, 1))
+    with mock.patch.object(preflight_facts.time, "sleep", lambda s: None), \
+            mock.patch.object(preflight_facts.time, "monotonic", lambda: float(next(clock))):
+        result, _, _ = run(capsys, tmp_path, 0, tcp_answers=True, processes=init, args={"kubeadm_timeout": 5})
+    assert result["kubeadm_running"] == ["kubeadm init (PID 286)"] and result["kubeadm_waited"] >= 5
+    assert init.looks <= 7

@@ -234,3 +234,29 @@ def test_every_unreachable_node_is_named():
     errors = run(reports=reports)["errors"]
     assert [e.split(" ", 1)[0] for e in errors] == ["cp2", "worker1"]
     assert "(no answer)" in errors[0] and "(timed out)" in errors[1]
+
+
+PROCESSES = [
+    (1, ["/sbin/init"]),
+    (286, ["/usr/bin/kubeadm", "init", "--config", "/etc/kubernetes/vipadm/kubeadm-init.yaml", "--upload-certs"]),
+    (301, ["/bin/sh", "/usr/local/bin/kubeadm", "join", "--config", "/etc/kubernetes/vipadm/kubeadm-join.yaml"]),
+    (302, ["kubeadm", "--v=5", "reset", "-f"]),
+    (310, ["/usr/bin/kubeadm", "init", "phase", "upload-certs", "--upload-certs"]),  # join credentials: not counted
+    (311, ["/usr/bin/kubeadm", "token", "create"]),
+    (312, ["/usr/bin/kubeadm", "version", "-o", "short"]),
+    (320, ["/usr/bin/python3", "-c", "kubeadm init"]),
+    (330, ["/usr/bin/kubelet", "--config=/var/lib/kubelet/config.yaml"]),
+]
+
+
+def test_running_kubeadm_finds_init_join_and_reset_only():
+    assert pf.running_kubeadm(PROCESSES) == [(286, "kubeadm init"), (301, "kubeadm join"), (302, "kubeadm reset")]
+    assert pf.running_kubeadm([]) == []
+
+
+def test_a_kubeadm_init_still_running_is_refused_by_name():
+    reports = nodes(cp1={"kubeadm_running": ["kubeadm init (PID 286)"], "kubeadm_waited": 300.0})
+    errors = run(reports=reports)["errors"]
+    assert errors == ["cp1: kubeadm init (PID 286) still running after 300.0 s (left by a run that stopped half-way, "
+                      "e.g. its controller was killed): wait for it to end, or stop it, then run again."]
+    assert run(reports=nodes(cp1={"kubeadm_running": [], "kubeadm_waited": 12.5}))["errors"] == []

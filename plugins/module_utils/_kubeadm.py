@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+import signal
 
 SUPPORTED_MINORS = (29, 36)
 SUPPORTED_RANGE_TEXT = '1.29 to 1.36'
@@ -433,17 +434,41 @@ _PHASE_LINE = re.compile(r'^(?:error: )?error execution phase ([^\s:]+): (.*)$',
 _ERROR_LINE = re.compile(r'^error: (.*)$', re.M)
 _PREFLIGHT_ERROR = re.compile(r'^\s*\[ERROR ([^\]]+)\]: (.*?)\s*$', re.M)
 _NOISE = ('To see the stack trace of this error', '[preflight] If you know what you are doing')
+# Lines that never say why kubeadm failed: its [WARNING ...] lines (preflight, e.g. the cgroup v1 deprecation
+# that real kubeadm 1.35+ prints on stderr) and klog warning/info lines ("W1205 13:40:01.123456 ...").
+_NOT_A_CAUSE = re.compile(r'^(\[WARNING [^\]]*\]|[IW]\d{4} \d\d:\d\d:\d\d)')
 
 
-def failure_details(stdout, stderr):
+def _last_meaningful_line(*texts):
+    """The last line of the first text that has one, skipping noise and warnings."""
+    for text in texts:
+        lines = [line.strip() for line in (text or '').splitlines()
+                 if line.strip() and not line.strip().startswith(_NOISE) and not _NOT_A_CAUSE.match(line.strip())]
+        if lines:
+            return lines[-1]
+    return None
+
+
+def _signal_name(number):
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return 'signal %d' % number
+
+
+def failure_details(stdout, stderr, rc=None):
     """The failed phase, kubeadm's message and the preflight errors, from a failed run.
 
     Handles ``error execution phase <phase>: <msg>`` with and without the ``error: `` prefix
     of newer releases, and the ``[ERROR <check>]: <msg>`` lines of the preflight block,
     which newer releases print to stderr separately from the final error line (reference 1.1).
+    ``rc`` below 0 (a process ended by a signal, as Python reports it) with no error line from kubeadm:
+    ``signal`` is the signal's number and the message says kubeadm was ended, after its last output line.
     """
     text = '\n'.join(part for part in (stderr, stdout) if part)
     phase, message = None, None
+    signaled = -rc if rc is not None and rc < 0 else None
+    killed = None
     matches = list(_PHASE_LINE.finditer(text))
     if matches:
         phase, message = matches[-1].group(1), matches[-1].group(2).strip()
@@ -460,14 +485,17 @@ def failure_details(stdout, stderr):
         errors = _ERROR_LINE.findall(text)
         if errors:
             message = errors[-1]
+        elif signaled:
+            # Progress lines ("[control-plane-check] ...") go to stdout: the last one tells how far it got.
+            killed, last = signaled, _last_meaningful_line(stdout, stderr)
+            message = 'ended by %s before it finished%s' % (
+                _signal_name(killed), ', after "%s"' % last.rstrip('.') if last else ', before any output')
         else:
-            lines = [line.strip() for line in (stderr or stdout or '').splitlines()
-                     if line.strip() and not line.strip().startswith(_NOISE)]
-            message = lines[-1] if lines else 'no error text'
+            message = _last_meaningful_line(stderr, stdout) or 'no error text'
     preflight = list(_PREFLIGHT_ERROR.findall(text))
     if preflight and phase is None:
         phase = 'preflight'
-    return {'phase': phase, 'message': message.strip(), 'preflight_errors': preflight}
+    return {'phase': phase, 'message': message.strip(), 'preflight_errors': preflight, 'signal': killed}
 
 
 def _preflight_sentence(command, errors):
@@ -484,6 +512,9 @@ _LEFTOVER_CHECKS = re.compile(
 def init_failure_message(details, control_plane_endpoint):
     """One sentence for a failed ``kubeadm init``."""
     phase, message, preflight = details['phase'], details['message'], details['preflight_errors']
+    if details.get('signal'):
+        return ('kubeadm init %s: run the site playbook again (it resets an init that stopped half-way and '
+                'initializes this node once more), or reset this node before running init again.' % message)
     if preflight:
         leftovers = [name for name, _msg in preflight if _LEFTOVER_CHECKS.match(name)]
         if leftovers:
@@ -528,6 +559,10 @@ _JOIN_FAILURES = (
 
 def join_failure(details, endpoint, stdout='', stderr=''):
     """(kind, sentence) for a failed ``kubeadm join``."""
+    if details.get('signal'):
+        return 'killed', ('kubeadm join %s: run the site playbook again (it resets a join that stopped half-way '
+                          'and joins this node once more), or reset this node before joining it again.'
+                          % details['message'])
     preflight = details['preflight_errors']
     names = [name.lower() for name, _msg in preflight]
     if 'fileavailable--etc-kubernetes-kubelet.conf' in names:

@@ -20,6 +20,7 @@ from ansible_collections.vipadm.kubeadm.plugins.module_utils._kubeadm import Kub
 # Same lifetime as the token `kubeadm init` makes itself (reference 4).
 INIT_TOKEN_TTL = '24h'
 RESET_HINT = 'run the reset playbook on this node (vipadm.kubeadm.reset), then run again'
+IP_ADDR_SHOW = ['ip', '-o', 'addr', 'show']
 # Seconds between two probes of an init host's own API server that does not answer yet.
 API_SERVER_RETRY = 2.0
 
@@ -27,7 +28,7 @@ API_SERVER_RETRY = 2.0
 def _run_checked(run, argv, what):
     rc, stdout, stderr = run(argv)
     if rc != 0:
-        details = kubeadm.failure_details(stdout, stderr)
+        details = kubeadm.failure_details(stdout, stderr, rc)
         raise KubeadmError('%s failed: %s.' % (what, details['message'].rstrip('.')),
                            rc=rc, stdout=stdout, stderr=stderr, cmd=argv)
     return stdout
@@ -127,7 +128,7 @@ def init(params, root, run, kubeadm_path, check_mode=False, diff=False, systemct
     argv = kubeadm.init_argv(kubeadm_path, config_path)
     rc, stdout, stderr = run(argv)
     if rc != 0:
-        details = kubeadm.failure_details(stdout, stderr)
+        details = kubeadm.failure_details(stdout, stderr, rc)
         raise KubeadmError(kubeadm.init_failure_message(details, endpoint), rc=rc, stdout=stdout, stderr=stderr,
                            cmd=argv, phase=details['phase'], preflight_errors=details['preflight_errors'])
     parsed = kubeadm.parse_init_output(stdout)
@@ -224,7 +225,7 @@ def join(params, root, run, kubeadm_path, node_name, check_mode=False, diff=Fals
         # the node, whatever the outcome (a retry writes the file again with fresh credentials).
         state.remove_file(config_path)
     if rc != 0:
-        details = kubeadm.failure_details(stdout, stderr)
+        details = kubeadm.failure_details(stdout, stderr, rc)
         kind, sentence = kubeadm.join_failure(details, endpoint, stdout, stderr)
         raise KubeadmError(sentence, rc=rc, stdout=stdout, stderr=stderr, cmd=argv, failure=kind,
                            phase=details['phase'], preflight_errors=details['preflight_errors'])
@@ -234,19 +235,32 @@ def join(params, root, run, kubeadm_path, node_name, check_mode=False, diff=Fals
 
 # --- reset -------------------------------------------------------------------------------------
 
+def _vip_held(run, addresses):
+    """Where the node holds the VIP addresses: ``[(address/prefix, interface)]``."""
+    if not addresses:
+        return []
+    return state.held_addresses(_run_checked(run, IP_ADDR_SHOW, 'ip -o addr show'), addresses)
+
+
 def reset(params, root, run, kubeadm_path_finder, check_mode=False):
-    """``kubeadm reset -f`` when kubeadm's files are there, then the leftovers it does not clean."""
+    """``kubeadm reset -f`` when kubeadm's files are there, then the leftovers it does not clean, and the VIP
+    of the node's kube-vip manifest off the node's interfaces: ``kubeadm reset`` stops kube-vip with SIGKILL
+    (CRI StopPodSandbox), so the holder keeps the address and answers ARP for it until it reboots."""
     kubeadm_work = state.reset_work(root)
     extra = state.leftovers(root, params['remove_paths'])
+    vip = state.kube_vip_addresses(root)  # read before kubeadm reset empties /etc/kubernetes/manifests
     result = {'changed': bool(kubeadm_work or extra), 'kubeadm_reset': bool(kubeadm_work),
-              'removed': list(extra), 'found': kubeadm_work, 'half_init': False}
-    if check_mode or not result['changed']:
+              'removed': list(extra), 'found': kubeadm_work, 'half_init': False, 'vip_removed': []}
+    if not result['changed']:
+        return result
+    if check_mode:
+        result['vip_removed'] = ['%s dev %s' % held for held in _vip_held(run, vip)]
         return result
     if kubeadm_work:
         argv = kubeadm.reset_argv(kubeadm_path_finder(), params.get('cri_socket'))
         rc, stdout, stderr = run(argv)
         if rc != 0:
-            details = kubeadm.failure_details(stdout, stderr)
+            details = kubeadm.failure_details(stdout, stderr, rc)
             raise KubeadmError('kubeadm reset failed%s: %s.' % (
                 ' in phase %s' % details['phase'] if details['phase'] else '', details['message'].rstrip('.')),
                 rc=rc, stdout=stdout, stderr=stderr, cmd=argv)
@@ -258,6 +272,10 @@ def reset(params, root, run, kubeadm_path_finder, check_mode=False):
             state.remove_leftover(root, path)
         if path in extra:
             result['removed'].append(path)
+    for address, interface in _vip_held(run, vip):
+        _run_checked(run, ['ip', 'addr', 'del', address, 'dev', interface], 'Removing the VIP %s from %s'
+                     % (address, interface))
+        result['vip_removed'].append('%s dev %s' % (address, interface))
     return result
 
 
@@ -271,7 +289,8 @@ def reset_unfinished_init(params, root, run, kubeadm_path_finder, check_mode=Fal
     No change when the init finished; a KubeadmError with the sentence when the cluster may be real or
     its state cannot be told; otherwise the reset of ``reset``, with ``half_init`` and ``msg`` saying why.
     """
-    result = {'changed': False, 'kubeadm_reset': False, 'removed': [], 'found': [], 'half_init': False}
+    result = {'changed': False, 'kubeadm_reset': False, 'removed': [], 'found': [], 'half_init': False,
+              'vip_removed': []}
     if not state.exists(root, state.APISERVER_MANIFEST):
         result['msg'] = 'No kube-apiserver.yaml: no init to check.'
         return result

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import ipaddress
 import os
 import re
 import shutil
@@ -42,6 +43,7 @@ RESET_FILES = ('/etc/kubernetes/admin.conf', '/etc/kubernetes/super-admin.conf',
                '/etc/kubernetes/scheduler.conf', '/var/lib/kubelet/config.yaml',
                '/var/lib/kubelet/kubeadm-flags.env') + KUBEADM_MANIFESTS
 RESET_DIRS = ('/etc/kubernetes/pki', ETCD_DATA_DIR)
+KUBE_VIP_MANIFEST = '/etc/kubernetes/manifests/kube-vip.yaml'
 
 
 def host_path(root, path):
@@ -192,6 +194,40 @@ def reset_work(root):
     found = [path for path in RESET_FILES if exists(root, path)]
     found += [path for path in RESET_DIRS if has_content(root, path)]
     return found
+
+
+# The VIP in kube-vip's manifest: env ``address`` (one address, or an IPv4 and an IPv6 one, comma-separated),
+# ``vip_address`` before kube-vip v0.5.
+_KUBE_VIP_ADDRESS = re.compile(r'^\s*-\s*name:\s*["\']?(?:vip_)?address["\']?\s*\n\s*value:\s*["\']?([^"\'\s]+)', re.M)
+# A line of `ip -o addr show`: "2: eth0    inet 198.51.100.254/32 scope global eth0 ..." (eth0@if12 for a veth).
+_IP_ADDR_LINE = re.compile(r'^\d+:\s+([^\s@:]+)(?:@\S+)?:?\s+inet6?\s+(\S+)/(\d+)\s', re.M)
+
+
+def kube_vip_addresses(root):
+    """The VIP address(es) of the node's kube-vip manifest (IP literals only; a DNS name cannot be matched)."""
+    found = []
+    for value in _KUBE_VIP_ADDRESS.findall(read_text(root, KUBE_VIP_MANIFEST) or ''):
+        for text in value.split(','):
+            try:
+                address = ipaddress.ip_address(text.strip())
+            except ValueError:
+                continue
+            if address not in found:
+                found.append(address)
+    return found
+
+
+def held_addresses(ip_addr_output, addresses):
+    """``[(address/prefix, interface)]`` of ``addresses`` that ``ip -o addr show`` lists on an interface."""
+    held = []
+    for interface, text, prefix in _IP_ADDR_LINE.findall(ip_addr_output or ''):
+        try:
+            address = ipaddress.ip_address(text)
+        except ValueError:
+            continue
+        if address in addresses:
+            held.append(('%s/%s' % (address, prefix), interface))
+    return held
 
 
 def leftovers(root, paths):

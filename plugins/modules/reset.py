@@ -17,6 +17,11 @@ description:
   - Then removes what C(kubeadm reset) does not clean, O(remove_paths) - by default the CNI configuration,
     the kube-vip manifest, the root user's C(~/.kube/config), the etcd data directory and the kubeadm
     configuration files vipadm wrote. A directory is emptied, a file is removed.
+  - Then takes the VIP of the node's kube-vip manifest (env C(address), or C(vip_address) of kube-vip before
+    v0.5, read before C(kubeadm reset) removes the manifest) off every interface that still holds it.
+    C(kubeadm reset) ends kube-vip with SIGKILL, so the node that held the VIP would keep the address, and
+    answer ARP for it, until it reboots. Needs C(ip) (iproute2) on the node's E(PATH) when the manifest names
+    an address.
   - Idempotent; a node with nothing to clean reports no change and runs nothing.
   - C(kubeadm reset) does not clean iptables or IPVS rules, nor delete the Node object from the cluster.
 author:
@@ -107,6 +112,13 @@ removed:
   type: list
   elements: str
   sample: [/etc/cni/net.d, /etc/kubernetes/manifests/kube-vip.yaml]
+vip_removed:
+  description: The VIP addresses taken off the node's interfaces, as C(address/prefix dev interface) (would be, in
+    check mode).
+  returned: always
+  type: list
+  elements: str
+  sample: [198.51.100.254/32 dev eth0]
 kubeadm_reset:
   description: Whether C(kubeadm reset -f) ran (would run, in check mode).
   returned: always

@@ -250,6 +250,37 @@ def test_failure_without_phase_uses_last_meaningful_line():
     assert (details['phase'], details['message']) == (None, 'something odd happened')
 
 
+def test_warnings_are_not_the_cause_of_a_failure_without_an_error_line():
+    # Real kubeadm 1.35+ on cgroup v1 ends stderr with this warning whatever happens next.
+    stderr = fixture('init-killed-v1.36.stderr')
+    details = k.failure_details('[kubelet-start] Starting the kubelet\n', stderr.replace('E1205', 'W1205'))
+    assert details['message'] == '[kubelet-start] Starting the kubelet' and details['signal'] is None
+
+
+def test_init_ended_by_a_signal_says_so_and_how_far_it_got():
+    """kubeadm 1.36.3 killed (SIGKILL) once it had started the kubelet (real output): the sentence named the
+    last stderr line, the cgroup v1 deprecation warning, as the cause."""
+    details = k.failure_details(fixture('init-killed-v1.36.stdout'), fixture('init-killed-v1.36.stderr'), -9)
+    assert (details['phase'], details['signal']) == (None, 9)
+    assert details['message'] == 'ended by SIGKILL before it finished, after "[kubelet-start] Starting the kubelet"'
+    sentence = k.init_failure_message(details, h.ENDPOINT)
+    assert sentence.startswith('kubeadm init ended by SIGKILL before it finished, after "[kubelet-start] '
+                               'Starting the kubelet": run the site playbook again')
+    assert 'cgroups' not in sentence and 'WARNING' not in sentence
+
+
+def test_join_ended_by_a_signal_before_any_output():
+    kind, sentence = k.join_failure(k.failure_details('', '', -15), h.ENDPOINT)
+    assert kind == 'killed'
+    assert sentence.startswith('kubeadm join ended by SIGTERM before it finished, before any output: ')
+
+
+def test_an_error_line_wins_over_the_signal():
+    stderr = 'error execution phase kubelet-start: error uploading crisocket: timed out\n'
+    details = k.failure_details('', stderr, -9)
+    assert (details['phase'], details['signal']) == ('kubelet-start', None)
+
+
 @pytest.mark.parametrize('name, kind', [
     ('join-token-invalid-v1.33.stderr', 'token_invalid'),
     ('join-ca-hash-mismatch-v1.30.stderr', 'ca_hash_mismatch'),

@@ -92,3 +92,39 @@ def test_remove_leftover_empties_directories_and_removes_files(tmp_path):
     assert os.listdir(tmp_path / 'etc/cni/net.d') == []
     assert not (tmp_path / 'root/.kube/config').exists()
     assert state.leftovers(str(tmp_path), ['/etc/cni/net.d', '/root/.kube/config']) == []
+
+
+# What kubeadm reset leaves: kube-vip's VIP on the interface of the node that held it.
+IP_ADDR_SHOW = (
+    "1: lo    inet 127.0.0.1/8 scope host lo\\       valid_lft forever preferred_lft forever\n"
+    "1: lo    inet6 ::1/128 scope host \\       valid_lft forever preferred_lft forever\n"
+    "2: eth0    inet 198.51.100.11/24 brd 198.51.100.255 scope global eth0\\       valid_lft forever\n"
+    "2: eth0    inet 198.51.100.254/32 scope global deprecated eth0\\       valid_lft forever preferred_lft 0sec\n"
+    "2: eth0    inet6 2001:db8::10/128 scope global deprecated \\       valid_lft forever preferred_lft 0sec\n"
+    "5: cni0    inet 10.244.0.1/24 brd 10.244.0.255 scope global cni0\\       valid_lft forever preferred_lft forever\n"
+)
+
+
+@pytest.mark.parametrize('env, expected', [
+    ('    - name: address\n      value: 198.51.100.254\n', ['198.51.100.254']),
+    ('    - name: address\n      value: "198.51.100.254,2001:db8::10"\n', ['198.51.100.254', '2001:db8::10']),
+    ('    - name: vip_address\n      value: 198.51.100.254\n', ['198.51.100.254']),  # kube-vip before v0.5
+    ('    - name: address\n      value: api.example.test\n', []),  # a DNS name cannot be matched
+    ('    - name: vip_interface\n      value: eth0\n', []),
+])
+def test_kube_vip_addresses(tmp_path, env, expected):
+    h.put(str(tmp_path), state.KUBE_VIP_MANIFEST, 'spec:\n  containers:\n  - env:\n' + env)
+    assert [str(address) for address in state.kube_vip_addresses(str(tmp_path))] == expected
+
+
+def test_kube_vip_addresses_without_a_manifest(tmp_path):
+    assert state.kube_vip_addresses(str(tmp_path)) == []
+
+
+def test_held_addresses():
+    import ipaddress
+    wanted = [ipaddress.ip_address('198.51.100.254'), ipaddress.ip_address('2001:db8::10')]
+    assert state.held_addresses(IP_ADDR_SHOW, wanted) == [('198.51.100.254/32', 'eth0'), ('2001:db8::10/128', 'eth0')]
+    assert state.held_addresses(IP_ADDR_SHOW, [ipaddress.ip_address('198.51.100.253')]) == []
+    assert state.held_addresses('4: eth0@if12    inet 198.51.100.254/32 scope global eth0\n', wanted[:1]) == [
+        ('198.51.100.254/32', 'eth0')]

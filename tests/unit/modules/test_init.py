@@ -154,6 +154,13 @@ CASES = [
          config='any',
          fail=r'^kubeadm init failed in phase upload-config/kubeadm: could not bootstrap the admin user .*context '
               r'deadline exceeded\. The control plane endpoint 198\.51\.100\.254:6443 must answer .*kube-vip'),
+    dict(id='killed-1.36', params=with_version(MINIMAL, '1.36.3'),
+         calls=[version('v1.36.3'), call(INIT, rc=-9, stdout=fixture('init-killed-v1.36.stdout'),
+                                         stderr=fixture('init-killed-v1.36.stderr'))],
+         config='any',
+         fail=r'^kubeadm init ended by SIGKILL before it finished, after "\[kubelet-start\] Starting the kubelet": '
+              r'run the site playbook again',
+         expect=dict(phase=None)),
     dict(id='unsupported-1.28', params=with_version(MINIMAL, '1.28.15'), calls=[], config=None,
          fail=r'^Kubernetes 1\.28\.15 is not supported by vipadm: supported are 1\.29 to 1\.36'),
     dict(id='unsupported-1.37', params=with_version(MINIMAL, '1.37.0'), calls=[], config=None,

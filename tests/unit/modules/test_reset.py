@@ -97,6 +97,50 @@ def test_cri_socket_is_passed_and_kube_vip_goes(tmp_path, capsys):
     assert '/etc/kubernetes/manifests/kube-vip.yaml' in result['removed']
 
 
+KUBE_VIP_MANIFEST = ('apiVersion: v1\nkind: Pod\nspec:\n  containers:\n  - env:\n    - name: vip_interface\n'
+                     '      value: eth0\n    - name: address\n      value: %s\n'
+                     '    image: ghcr.io/kube-vip/kube-vip:v1.2.3\n' % h.VIP)
+IP_ADDR_SHOW = ['ip', '-o', 'addr', 'show']
+VIP_HELD = ('1: lo    inet 127.0.0.1/8 scope host lo\\       valid_lft forever preferred_lft forever\n'
+            '2: eth0    inet 198.51.100.11/24 brd 198.51.100.255 scope global eth0\\       valid_lft forever\n'
+            '2: eth0    inet %s/32 scope global deprecated eth0\\       valid_lft forever preferred_lft 0sec\n' % h.VIP)
+VIP_NOT_HELD = VIP_HELD.splitlines(True)[0] + VIP_HELD.splitlines(True)[1]
+
+
+def control_plane_with_kube_vip(root):
+    h.write_joined(root, control_plane=True)
+    h.put(root, '/etc/kubernetes/manifests/kube-vip.yaml', KUBE_VIP_MANIFEST)
+
+
+def kubeadm_reset_empties_the_manifests(root):
+    """kubeadm reset empties /etc/kubernetes/manifests, kube-vip.yaml included."""
+    kubeadm_reset_cleans(root)
+    for name in os.listdir(os.path.join(root, 'etc/kubernetes/manifests')):
+        os.unlink(os.path.join(root, 'etc/kubernetes/manifests', name))
+
+
+@pytest.mark.parametrize('ip_output, removed', [(VIP_HELD, ['%s/32 dev eth0' % h.VIP]), (VIP_NOT_HELD, [])],
+                         ids=['vip-holder', 'not-the-holder'])
+def test_the_vip_leaves_the_node(tmp_path, capsys, ip_output, removed):
+    """kubeadm reset ends kube-vip with SIGKILL: the holder kept the VIP (seen on the real lab: a reset cluster's
+    VIP still answered ARP, so site.yml refused the bare nodes)."""
+    control_plane_with_kube_vip(str(tmp_path))
+    deletions = [call(['ip', 'addr', 'del', '%s/32' % h.VIP, 'dev', 'eth0'])] if removed else []
+    result, ran = h.run_module(module, {}, [call(RESET, stdout=fixture('reset-v1.32.stdout'),
+                                                 effect=kubeadm_reset_empties_the_manifests),
+                                            call(IP_ADDR_SHOW, stdout=ip_output)] + deletions, tmp_path, capsys)
+    assert result['changed'] and result['vip_removed'] == removed, result
+    again, ran = h.run_module(module, {}, [], tmp_path, capsys)  # nothing names the VIP any more: nothing runs
+    assert (again['changed'], again['vip_removed'], ran) == (False, [], [])
+
+
+def test_check_mode_names_the_vip_and_removes_it_from_nowhere(tmp_path, capsys):
+    control_plane_with_kube_vip(str(tmp_path))
+    result, ran = h.run_module(module, {}, [call(IP_ADDR_SHOW, stdout=VIP_HELD)], tmp_path, capsys, check_mode=True)
+    assert result['changed'] and result['vip_removed'] == ['%s/32 dev eth0' % h.VIP]
+    assert ran == [IP_ADDR_SHOW] and (tmp_path / 'etc/kubernetes/manifests/kube-vip.yaml').exists()
+
+
 def test_check_mode_removes_nothing(tmp_path, capsys):
     initialized_with_leftovers(str(tmp_path))
     h.run_module(module, {}, [], tmp_path, capsys, check_mode=True)

@@ -14,6 +14,7 @@ the nodes back to bare.
    changes nothing and `site.yml --check` on the bare nodes passes its preflight.
 Cost: one real lab (up in about 20 s) and 9 ansible-playbook runs, node_prep included: 162 s in all on 2
 shared cores (load average 5-11, another lab up); steps 1-3 took 74 s, the whole test after node_prep 120 s.
+284 s at load average 17-26 (a 3+10 bench lab and two other labs up).
 """
 
 import os

@@ -15,7 +15,8 @@ The failed run names the fault (`kubeadm init ended by SIGKILL before it finishe
 Starting the kubelet"`); the re-run with the same settings asks the node's own API server for
 kubeadm-config, finds none, resets the node and initializes it once more (kubeadm calls: init, reset, init).
 Cost: one 1+0 real lab, node_prep and two site.yml runs: 114 s in all on 2 shared cores (load average
-5-10): the failed run 18 s (kubeadm held 8 s until the API server answered), the re-run 44 s.
+5-10): the failed run 18 s (kubeadm held 8 s until the API server answered), the re-run 44 s; 215 s at
+load average 20-26 (failed run 27 s, re-run 119 s).
 """
 
 import re

@@ -5,7 +5,7 @@ node_prep.yml and bootstrapped by site.yml.
 Asserts what a user sees: every node Ready with the pinned kubelet on containerd; a re-run changes
 nothing; a pod on one node reaches a pod on another, by address and through a ClusterIP Service
 found with the cluster's DNS; the VIP answers again after its holder is powered off, within
-kube-vip's client-go bound (figures printed).
+kube-vip's client-go bound, with its default leases and with 5/3/1 given by a re-run (figures printed).
 """
 
 from __future__ import annotations
@@ -25,6 +25,9 @@ pytestmark = pytest.mark.lab
 KUBECTL = ["kubectl", "--kubeconfig", "/etc/kubernetes/admin.conf"]
 # kube-vip v1.2.3's leader election defaults (lease, renew deadline, retry), as the role renders them.
 LEASE, RETRY = 15, 2
+# The whole cluster shares the machine's 2 cores with the test: kube-vip's timers and its Lease calls
+# run late when the machine is loaded (measured: 5/3/1 over 10.4 s at load 11).
+SCHEDULING_MARGIN = 3.0
 
 
 def kubectl(lab, *args, stdin=None):
@@ -89,7 +92,8 @@ def client_pod(etcd_image: str, server_ip: str) -> str:
         "spec": {
             "nodeName": "cp2",
             "tolerations": [{"operator": "Exists"}],
-            "restartPolicy": "Never",
+            # kube-proxy and CoreDNS pick the new Service up within seconds: retry until then.
+            "restartPolicy": "OnFailure",
             "containers": [{
                 "name": "client",
                 "image": etcd_image,
@@ -147,7 +151,7 @@ def test_bootstrap_on_real_components(lab_factory):  # noqa: F811
     phase = wait_for(
         lambda: json.loads(kubectl(lab, "get", "pod", "lab-etcd-client", "-o", "json"))["status"].get("phase")
         in ("Succeeded", "Failed") and json.loads(kubectl(lab, "get", "pod", "lab-etcd-client", "-o", "json"))["status"]["phase"],
-        90, "the client pod on cp2 finished",
+        150, "the client pod on cp2 finished",
     )  # fmt: skip
     logs = kubectl(lab, "logs", "lab-etcd-client")
     assert phase == "Succeeded", logs
@@ -156,13 +160,48 @@ def test_bootstrap_on_real_components(lab_factory):  # noqa: F811
 
     # Failover: power off the VIP holder; the VIP answers again from another control plane.
     ca = lab.node_file("cp1", "/etc/kubernetes/pki/ca.crt").read_text()
-    holders = [n for n in ("cp1", "cp2", "cp3")
-               if f" {lab.vip}/" in lab.exec(n, ["ip", "-o", "-4", "addr", "show"]).stdout]  # fmt: skip
+    default_holder, default_failover = failover(lab, ca, LEASE, RETRY)
+    lab.start(default_holder)
+    # Powered on, the node's etcd catches up; with two of three members down the next power-off would
+    # leave etcd without quorum, and no kube-vip could take the Lease.
+    wait_for(lambda: etcd_healthy(lab), 600, "every etcd member healthy after the power-on")  # ~5 min at load 20
+
+    # Shorter leases (5/3/1) given to a running cluster by a plain re-run: every manifest is rewritten.
+    process, recap = run(lab, "playbooks/site.yml", "-e", json.dumps(
+        {"kube_vip_lease_duration": 5, "kube_vip_renew_deadline": 3, "kube_vip_retry_period": 1}))  # fmt: skip
+    assert_ok(process, recap, names)
+    for node in ("cp1", "cp2", "cp3"):
+        manifest = lab.node_file(node, "/etc/kubernetes/manifests/kube-vip.yaml").read_text()
+        assert "name: vip_leaseduration\n      value: \"5\"" in manifest, node
+    short_holder, short_failover = failover(lab, ca, 5, 1)
+    print(f"real lab 3+1: site.yml {bootstrap:.1f} s, all Ready {ready:.1f} s after the start; VIP back "
+          f"{default_failover:.1f} s after {default_holder} was powered off (leases 15/10/2), "
+          f"{short_failover:.1f} s after {short_holder} (5/3/1)")
+
+
+def etcd_healthy(lab) -> bool:
+    result = lab.exec("cp1", ["sh", "-c", "ETCDCTL_API=3 etcdctl --endpoints=https://127.0.0.1:2379 "
+                                          "--cacert=/etc/kubernetes/pki/etcd/ca.crt "
+                                          "--cert=/etc/kubernetes/pki/etcd/healthcheck-client.crt "
+                                          "--key=/etc/kubernetes/pki/etcd/healthcheck-client.key "
+                                          "endpoint health --cluster"], check=False, timeout=60)  # fmt: skip
+    return result.returncode == 0 and result.stdout.count("is healthy") == 3
+
+
+def failover(lab, ca: str, lease: int, retry: int) -> tuple[str, float]:
+    """Power off the VIP holder; seconds until the VIP answers /livez again (within client-go's bound:
+    followers count the lease from their last poll that saw it change, polling every retry x 1..2.2)."""
+    holders = wait_for(
+        lambda: [n for n in ("cp1", "cp2", "cp3")
+                 if f" {lab.vip}/" in lab.exec(n, ["ip", "-o", "-4", "addr", "show"]).stdout],
+        60, "one control plane holding the VIP",
+    )  # fmt: skip
     assert len(holders) == 1, holders
-    assert livez(lab.vip, ca)
+    wait_for(lambda: livez(lab.vip, ca), 60, "the VIP answering")
     lab.stop(holders[0])
     off = time.monotonic()
-    wait_for(lambda: livez(lab.vip, ca), LEASE + 2 * 2.2 * RETRY + 1, "the VIP answering after its holder went off")
-    failover = time.monotonic() - off
-    print(f"real lab 3+1: site.yml {bootstrap:.1f} s, all Ready {ready:.1f} s after the start; "
-          f"VIP back {failover:.1f} s after {holders[0]} was powered off")
+    wait_for(lambda: livez(lab.vip, ca), 120, "the VIP answering after its holder went off")
+    seconds = time.monotonic() - off
+    bound = lease + 2 * 2.2 * retry + 1 + SCHEDULING_MARGIN
+    assert seconds <= bound, f"the VIP came back {seconds:.1f} s after {holders[0]} went off, over {bound:.1f} s"
+    return holders[0], seconds

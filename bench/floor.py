@@ -11,7 +11,8 @@ defaults overlaid with the lab inventory's group_vars/all.yml (cgroup driver, Ku
 KubeProxyConfiguration, ignored preflight errors, pod subnet, kube-vip version, ...). So floor and
 site.yml run kubeadm with the same documents; only the orchestration differs.
 
-    floor.bootstrap(lab)  # -> {"phases": {name: seconds}, "total": seconds, "ssh_commands": n}
+    floor.bootstrap(lab)  # -> {"phases": {name: seconds}, "total": seconds, "ssh_commands": n,
+                          #     "commands": [[node, what, seconds], ...]}
 """
 
 import json
@@ -137,24 +138,28 @@ class Shell:
     def __init__(self, ssh_config, timeout):
         self.ssh_config = str(ssh_config)
         self.timeout = timeout
-        self.commands = 0
+        self.log = []  # [node, what, seconds] of every command, in the order they ended
 
-    def run(self, node, script, stdin=None):
-        self.commands += 1
+    def run(self, node, script, stdin=None, what=None):
         argv = ["ssh", "-F", self.ssh_config, "-o", "BatchMode=yes", node, "sh -ec " + shlex.quote(script)]
+        started = time.monotonic()
         result = subprocess.run(argv, input=stdin, capture_output=True, text=True, timeout=self.timeout + 60,
                                 check=False)
+        self.log.append([node, what or script.split(";")[0][:60], round(time.monotonic() - started, 2)])
         if result.returncode != 0:
             shown = script if stdin is None or len(script) < 400 else script[:400] + "..."
             raise FloorError(f"{node}: `{shown}` failed (rc {result.returncode}):\n{result.stdout[-3000:]}"
                              f"\n{result.stderr[-3000:]}")
         return result.stdout
 
-    def write(self, node, path, text, then=""):
-        """Write `text` to `path` (0600, atomically), then run `then` in the same SSH command."""
-        directory = os.path.dirname(path)
-        self.run(node, f"(umask 077; mkdir -p {directory}; cat > {path}.tmp); mv {path}.tmp {path}"
-                       + (f"; {then}" if then else ""), stdin=text)
+    def write(self, node, path, text, then="", what=None):
+        """Write `text` to `path` (0600, atomically), then run `then` in the same SSH command. The temporary
+        file is hidden (a dot name, as the collection's write_atomic makes it): the kubelet takes every other
+        file in its static Pod directory for a Pod, and a second kube-vip Pod there delays kube-vip's restart."""
+        directory, name = os.path.split(path)
+        temporary = f"{directory}/.{name}.tmp"
+        self.run(node, f"(umask 077; mkdir -p {directory}; cat > {temporary}); mv {temporary} {path}"
+                       + (f"; {then}" if then else ""), stdin=text, what=what or f"write {path}")
 
 
 class Floor:
@@ -175,17 +180,19 @@ class Floor:
         trust = f"--cacert {CA}" if trusted else "-k"
         url = f"https://{self.cluster.endpoint}/livez"
         self.shell.run(node, f"timeout {self.timeout} sh -c 'until curl -sf -o /dev/null --max-time 2 {trust} "
-                             f"{url}; do sleep {POLL}; done'")
+                             f"{url}; do sleep {POLL}; done'", what="wait for the VIP")
 
     def wait_for_kube_vip_restart(self, node):
         """Until the kubelet has replaced `node`'s kube-vip after its manifest changed: wait_for_vip's own
         after_kube_vip_restart loop, with the VIP check and the Lease read done over SSH."""
         lease = self.cluster.kube_vip_lease()
         read = f"kubectl --kubeconfig {ADMIN} -n {lease['namespace']} get lease {lease['name']} -o json || true"
-        changed_at = float(self.shell.run(node, f"date -r {MANIFEST} +%s.%N"))
+        changed_at = float(self.shell.run(node, f"date -r {MANIFEST} +%s.%N", what="manifest mtime"))
         result = _vip_probe.wait_for_kube_vip_restart(
-            self.cluster.vip, changed_at, lambda: json.loads(self.shell.run(node, read)), self.timeout, sleep=POLL,
-            is_local=lambda address: bool(self.shell.run(node, f"ip -o addr show to {address}").strip()))
+            self.cluster.vip, changed_at, lambda: json.loads(self.shell.run(node, read, what="read the Lease")),
+            self.timeout, sleep=POLL,
+            is_local=lambda address: bool(self.shell.run(node, f"ip -o addr show to {address}",
+                                                         what="VIP on this node?").strip()))
         if not result["restarted"]:
             raise FloorError(f"{node}: kube-vip was not replaced within {self.timeout} s after its manifest "
                              f"changed: {result['reason']}")
@@ -201,7 +208,7 @@ class Floor:
         # kubeadm talks to the API through the VIP (admin.conf), which is gone for a moment whenever a
         # leading kube-vip restarts: retry, as a careful admin's script would.
         out = self.shell.run(self.init_node, f"for i in $(seq {CREDENTIAL_TRIES}); do if {script}; then exit 0; fi; "
-                                             f"sleep {POLL}; done; exit 1")
+                                             f"sleep {POLL}; done; exit 1", what="join credentials")
         join_text, _, key_text = out.partition(CERTIFICATE_KEY_MARK)
         parsed = _kubeadm.parse_join_command(join_text)
         parsed["certificate_key"] = _kubeadm.parse_upload_certs_output(key_text) if control_plane else None
@@ -215,7 +222,8 @@ class Floor:
         config = self.cluster.join_config(credentials, control_plane)
         join = shlex.join(_kubeadm.join_argv("kubeadm", JOIN_CONFIG))
         self.shell.write(node, JOIN_CONFIG, config, then=f"{ENABLE_KUBELET}; rc=0; {join} || rc=$?; "
-                                                         f"rm -f {JOIN_CONFIG}; exit $rc")
+                                                         f"rm -f {JOIN_CONFIG}; exit $rc",
+                         what="kubeadm join --control-plane" if control_plane else "kubeadm join")
 
     def verify(self, node):
         """The node's own Node through the VIP with its kubelet credential (the verify role's check, with
@@ -223,13 +231,15 @@ class Floor:
         retries = int(self.cluster.vars["verify_retries"])
         url = f"https://{self.cluster.endpoint}/api/v1/nodes/{node}"
         self.shell.run(node, f"i=0; until curl -sf -o /dev/null --max-time 10 --cacert {CA} "
-                             f"--cert {KUBELET_CREDENTIAL} {url}; do i=$((i+1)); [ $i -le {retries} ]; sleep 1; done")
+                             f"--cert {KUBELET_CREDENTIAL} {url}; do i=$((i+1)); [ $i -le {retries} ]; sleep 1; done",
+                       what="verify: read its own Node")
 
     def etcd_members(self):
         out = self.shell.run(self.init_node, "curl -sf --max-time 10 --cacert /etc/kubernetes/pki/etcd/ca.crt "
                                              "--cert /etc/kubernetes/pki/etcd/healthcheck-client.crt "
                                              "--key /etc/kubernetes/pki/etcd/healthcheck-client.key "
-                                             "-X POST -d '{}' https://127.0.0.1:2379/v3/cluster/member/list")
+                                             "-X POST -d '{}' https://127.0.0.1:2379/v3/cluster/member/list",
+                             what="verify: etcd members")
         return sorted(member.get("name", "") for member in json.loads(out).get("members", []))
 
     def run(self):
@@ -247,9 +257,10 @@ class Floor:
 
         # Steps 1-6: kube-vip on super-admin.conf, kubeadm init with the VIP as endpoint, the VIP answers.
         # The kubelet gets enabled with the init, as the init module does (kubeadm starts it, never enables it).
-        shell.write(init_node, MANIFEST, cluster.kube_vip_manifest(SUPER_ADMIN))
+        shell.write(init_node, MANIFEST, cluster.kube_vip_manifest(SUPER_ADMIN), what="kube-vip manifest")
         shell.write(init_node, INIT_CONFIG, cluster.init_config(),
-                    then=f"{ENABLE_KUBELET}; {shlex.join(_kubeadm.init_argv('kubeadm', INIT_CONFIG))}")
+                    then=f"{ENABLE_KUBELET}; {shlex.join(_kubeadm.init_argv('kubeadm', INIT_CONFIG))}",
+                    what="kubeadm init")
         self.wait_for_vip(init_node)
         mark("init (steps 1-6)")
         # Step 7: one control plane at a time, fresh credentials right before each join.
@@ -261,9 +272,9 @@ class Floor:
         mark("control plane joins (step 7)")
         # Step 8: kube-vip on the joined control planes, then the init node back to admin.conf.
         for node in joining:
-            shell.write(node, MANIFEST, cluster.kube_vip_manifest(ADMIN))
+            shell.write(node, MANIFEST, cluster.kube_vip_manifest(ADMIN), what="kube-vip manifest")
             self.wait_for_vip(node)
-        shell.write(init_node, MANIFEST, cluster.kube_vip_manifest(ADMIN))
+        shell.write(init_node, MANIFEST, cluster.kube_vip_manifest(ADMIN), what="kube-vip manifest")
         self.wait_for_kube_vip_restart(init_node)
         self.wait_for_vip(init_node)
         mark("kube-vip on every control plane (step 8)")
@@ -283,9 +294,10 @@ class Floor:
         if members != sorted(self.control_planes):
             raise FloorError(f"etcd members {members}, expected {sorted(self.control_planes)}")
         mark("verify")
-        return {"phases": phases, "total": time.monotonic() - started, "ssh_commands": shell.commands}
+        return {"phases": phases, "total": time.monotonic() - started, "ssh_commands": len(shell.log),
+                "commands": shell.log}
 
 
 def bootstrap(lab, parallel=20):
-    """Bare (prepared) lab nodes -> HA control plane + workers: {"phases", "total", "ssh_commands"}."""
+    """Bare (prepared) lab nodes -> HA control plane + workers: {"phases", "total", "ssh_commands", "commands"}."""
     return Floor(lab, parallel).run()

@@ -62,6 +62,40 @@ def _children():
     return children
 
 
+def _inotify_instances(pid):
+    """How many inotify instances (file descriptors) the process holds."""
+    try:
+        fds = os.listdir(f"/proc/{pid}/fd")
+    except OSError:
+        return 0
+    count = 0
+    for fd in fds:
+        try:
+            count += os.readlink(f"/proc/{pid}/fd/{fd}") == "anon_inode:inotify"
+        except OSError:
+            continue
+    return count
+
+
+def inotify_instances_in_use():
+    """inotify instances held by every process of the machine (all of root's: the lab's nodes have no user
+    namespace of their own, so their kubelets and containerds share root's fs.inotify.max_user_instances)."""
+    return sum(_inotify_instances(int(pid)) for pid in os.listdir("/proc") if pid.isdigit())
+
+
+def ensure_inotify_instances(needed):
+    """Raise fs.inotify.max_user_instances to `needed` when it is lower: (before, after).
+
+    A kubelet that cannot get an inotify instance fails to start cAdvisor ("inotify_init: too many open
+    files"), exits and is restarted again and again, and its Node is not registered; the default 128 holds
+    about ten real nodes on one machine (kind documents the same limit for its nodes)."""
+    path = Path("/proc/sys/fs/inotify/max_user_instances")
+    before = int(path.read_text(encoding="ascii"))
+    if before < needed:
+        path.write_text(f"{needed}\n", encoding="ascii")
+    return before, max(before, needed)
+
+
 def _rss_pss_kb(pid):
     try:
         with open(f"/proc/{pid}/smaps_rollup", encoding="ascii") as rollup:
@@ -73,20 +107,21 @@ def _rss_pss_kb(pid):
 
 
 def node_memory(lab):
-    """{node: {"pss_mb", "rss_mb", "processes"}}: every process of a running node, i.e. its PID 1 and all
-    below it (sshd, containerd, the kubelet, the shims and every container). PSS shares each page among
-    the processes that map it (the machine's one copy of the binaries is split across the nodes); RSS
-    counts shared pages in full for every process."""
+    """{node: {"pss_mb", "rss_mb", "processes", "inotify"}}: every process of a running node, i.e. its PID 1
+    and all below it (sshd, containerd, the kubelet, the shims and every container). PSS shares each page
+    among the processes that map it (the machine's one copy of the binaries is split across the nodes); RSS
+    counts shared pages in full for every process; inotify: the instances the node's processes hold."""
     children = _children()
     result = {}
     for row in lab.status():
         if row["pid"] is None:
             continue
-        todo, rss, pss, count = [row["pid"]], 0, 0, 0
+        todo, rss, pss, count, inotify = [row["pid"]], 0, 0, 0, 0
         while todo:
             pid = todo.pop()
             todo.extend(children.get(pid, ()))
             one_rss, one_pss = _rss_pss_kb(pid)
             rss, pss, count = rss + one_rss, pss + one_pss, count + 1
-        result[row["name"]] = {"pss_mb": _mb(pss), "rss_mb": _mb(rss), "processes": count}
+            inotify += _inotify_instances(pid)
+        result[row["name"]] = {"pss_mb": _mb(pss), "rss_mb": _mb(rss), "processes": count, "inotify": inotify}
     return result

@@ -16,6 +16,7 @@ Each sample keeps the machine's load average before and after it, and a finished
 """
 
 import argparse
+import contextlib
 import datetime
 import json
 import os
@@ -47,6 +48,10 @@ LAB_NAME = f"bench{os.getpid() % 100000}"
 # Seconds to wait, untimed, for a bootstrapped cluster to settle (nodes Ready, Pods Running) before its
 # memory is read and before the re-run.
 SETTLE_TIMEOUT = 180
+# fs.inotify.max_user_instances the bench makes sure of: every real node's kubelet and containerd hold about
+# a dozen inotify instances of root's (measured: results.json, memory.*.inotify), other labs' nodes as well.
+INOTIFY_INSTANCES = 1024
+INOTIFY_PER_NODE = 32
 
 
 class BenchError(RuntimeError):
@@ -150,40 +155,67 @@ def measure(args, workdir, samples):
     for rep in range(1, args.reps + 1):
         for workers in args.workers:
             for what in args.methods:
-                sample = {"what": what, "control_planes": args.control_planes, "workers": workers, "rep": rep,
-                          "load_before": machine.load()}
+                current = {"sample": {"what": what, "control_planes": args.control_planes, "workers": workers,
+                                      "rep": rep, "load_before": machine.load()}}
                 logdir = workdir / f"{what}-{args.control_planes}+{workers}-rep{rep}"
                 logdir.mkdir()
                 try:
                     with BenchLab(args.control_planes, workers, workdir) as lab:
-                        sample["load_start"] = machine.load()  # the lab is up and prepared: the timed run starts
-                        if what == "floor":
-                            result = floor.bootstrap(lab)
-                            sample.update(seconds=result["total"], phases=result["phases"],
-                                          ssh_commands=result["ssh_commands"])
-                        else:
-                            seconds, _ = playbook(lab, SITE, logdir / "site.log", timing_path=logdir / "site.json")
-                            sample.update(seconds=seconds, timing=str(logdir / "site.json"),
-                                          same_init_config_as_floor=same_init_config(lab))
-                        record(sample)
-                        sample.update(settled_after_s=wait_settled(lab))
-                        sample.update(memory=machine.node_memory(lab), mem_available_mb=machine.mem_available_mb())
-                        if what != "site" or workers != args.rerun_workers:
-                            continue
-                        for again, extra in (("rerun", ()), ("check", ("--check",))):
-                            sample = dict(sample, what=again, load_before=machine.load())
-                            sample["load_start"] = sample["load_before"]
-                            for key in ("memory", "mem_available_mb", "same_init_config_as_floor", "settled_after_s"):
-                                sample.pop(key, None)
-                            seconds, recap = playbook(lab, SITE, logdir / f"{again}.log", extra,
-                                                      timing_path=logdir / f"{again}.json")
-                            sample.update(seconds=seconds, changed=sum(v[1] for v in recap.values()),
-                                          timing=str(logdir / f"{again}.json"))
-                            record(sample)
+                        try:
+                            run_configuration(args, lab, logdir, current, record)
+                        except Exception:
+                            with contextlib.suppress(Exception):  # diagnostics never hide the failure
+                                keep_node_logs(lab, logdir)
+                            raise
                 except Exception as exc:  # pylint: disable=broad-except
                     traceback.print_exc()
-                    if sample not in samples:
-                        record(dict(sample, seconds=None, error=str(exc).splitlines()[0][:300]))
+                    if current["sample"] not in samples:
+                        record(dict(current["sample"], seconds=None, error=str(exc).splitlines()[0][:300]))
+
+
+def run_configuration(args, lab, logdir, current, record):
+    """One configuration on its fresh lab: the floor or site.yml (then the re-run and --check on the re-run size).
+    current["sample"] is the sample being measured (recorded by `record` when done)."""
+    sample = current["sample"]
+    sample["load_start"] = machine.load()  # the lab is up and prepared: the timed run starts
+    if sample["what"] == "floor":
+        result = floor.bootstrap(lab)
+        sample.update(seconds=result["total"], phases=result["phases"], ssh_commands=result["ssh_commands"],
+                      commands=result["commands"])
+    else:
+        seconds, _ = playbook(lab, SITE, logdir / "site.log", timing_path=logdir / "site.json")
+        sample.update(seconds=seconds, timing=str(logdir / "site.json"),
+                      same_init_config_as_floor=same_init_config(lab))
+    record(sample)
+    sample.update(settled_after_s=wait_settled(lab))
+    sample.update(memory=machine.node_memory(lab), mem_available_mb=machine.mem_available_mb())
+    if sample["what"] != "site" or sample["workers"] != args.rerun_workers:
+        return
+    for again, extra in (("rerun", ()), ("check", ("--check",))):
+        sample = {key: value for key, value in sample.items() if key in ("control_planes", "workers", "rep")}
+        sample.update(what=again, load_before=machine.load())
+        sample["load_start"] = sample["load_before"]
+        current["sample"] = sample
+        seconds, recap = playbook(lab, SITE, logdir / f"{again}.log", extra, timing_path=logdir / f"{again}.json")
+        sample.update(seconds=seconds, changed=sum(v[1] for v in recap.values()), timing=str(logdir / f"{again}.json"))
+        record(sample)
+
+
+def keep_node_logs(lab, logdir):
+    """After a failure, before the lab goes down: each node's kubelet and containerd output, and the Nodes
+    the API server knows, into logdir/nodes/."""
+    target = logdir / "nodes"
+    target.mkdir(exist_ok=True)
+    for node in lab.nodes:
+        for unit in ("kubelet", "containerd"):
+            try:
+                shutil.copy(lab.node_file(node.name, f"/var/log/lab/{unit}.service.log"),
+                            target / f"{node.name}-{unit}.log")
+            except OSError:
+                continue
+    result = lab.exec(lab.nodes[0].name, ["kubectl", "--kubeconfig", floor.ADMIN, "get", "nodes,pods", "-A", "-o",
+                                          "wide"], check=False, timeout=60)
+    (target / "kubectl-get.txt").write_text(result.stdout + result.stderr, encoding="utf-8")
 
 
 def _median(values):
@@ -224,7 +256,8 @@ def memory_summary(group):
     for role, prefix in (("control_plane", "cp"), ("worker", "worker")):
         nodes = [m for s in measured for name, m in s["memory"].items() if name.startswith(prefix)]
         if nodes:
-            out[role] = {k: _median([n[k] for n in nodes]) for k in ("pss_mb", "rss_mb", "processes")}
+            out[role] = {k: _median([n.get(k) for n in nodes]) for k in ("pss_mb", "rss_mb", "processes", "inotify")
+                         if k in nodes[0]}
     out["all_nodes_pss_mb"] = _median([sum(m["pss_mb"] for m in s["memory"].values()) for s in measured])
     return out
 
@@ -298,16 +331,19 @@ def table(summary):
 
 
 def memory_table(summary):
-    """Markdown table: memory of one node of each role on a finished cluster (medians), or '' when none."""
+    """Markdown table: memory (and inotify instances) of one node of each role on a finished cluster (medians),
+    or '' when none was measured."""
     lines = ["| what | control planes + workers | control plane node PSS / RSS MB | worker node PSS / RSS MB | "
-             "all nodes PSS MB |", "|---|---|---|---|---|"]
+             "all nodes PSS MB | inotify instances per control plane / worker |", "|---|---|---|---|---|---|"]
     for (what, cps, workers), row in summary.items():
         memory = row.get("memory")
         if not memory:
             continue
-        cells = [f"{memory[role]['pss_mb']:.0f} / {memory[role]['rss_mb']:.0f}" if role in memory else "-"
-                 for role in ("control_plane", "worker")]
-        lines.append(f"| {what} | {cps} + {workers} | {cells[0]} | {cells[1]} | {memory['all_nodes_pss_mb']:.0f} |")
+        roles = [memory.get(role) for role in ("control_plane", "worker")]
+        cells = [f"{m['pss_mb']:.0f} / {m['rss_mb']:.0f}" if m else "-" for m in roles]
+        inotify = " / ".join(f"{m['inotify']:.0f}" if m and m.get("inotify") is not None else "-" for m in roles)
+        lines.append(f"| {what} | {cps} + {workers} | {cells[0]} | {cells[1]} | {memory['all_nodes_pss_mb']:.0f} | "
+                     f"{inotify} |")
     return "\n".join(lines) if len(lines) > 2 else ""
 
 
@@ -425,6 +461,14 @@ def main(argv=None):
     print(f"bench: {command.strip()}; logs in {workdir}", flush=True)
     started = time.monotonic()
     about = machine.describe(VENV_BIN / "ansible")
+    about["inotify_instances_in_use_at_start"] = machine.inotify_instances_in_use()
+    needed = max(INOTIFY_INSTANCES, about["inotify_instances_in_use_at_start"]
+                 + INOTIFY_PER_NODE * (args.control_planes + max(args.workers)))
+    about["inotify_max_user_instances"] = machine.ensure_inotify_instances(needed)
+    if about["inotify_max_user_instances"][0] < needed:
+        print(f"bench: fs.inotify.max_user_instances raised from {about['inotify_max_user_instances'][0]} to "
+              f"{needed}: with fewer, kubelets of a large lab fail to start (inotify_init: too many open files)",
+              flush=True)
     samples = []
     try:
         measure(args, workdir, samples)

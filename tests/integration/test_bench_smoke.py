@@ -83,13 +83,14 @@ def test_memory_is_summarized_per_role_and_for_the_whole_lab():
     assert row["control_plane"]["pss_mb"] == 700.0
     assert row["worker"] == {"pss_mb": 110.0, "rss_mb": 210.0, "processes": 11}
     assert row["all_nodes_pss_mb"] == 920.0
-    assert "| site | 3 + 2 | 700 / 900 | 110 / 210 | 920 |" in run.memory_table(summary)
+    assert "| site | 3 + 2 | 700 / 900 | 110 / 210 | 920 | - / - |" in run.memory_table(summary)
 
 
 def test_task_medians_sum_a_task_over_the_batches_of_a_run():
     def tasks(*rows):
         return {"tasks": [{"play": play, "name": name, "seconds": sec} for play, name, sec in rows]}
-    samples = [sample("site", 20.0, tasks=tasks(("Step 7", "join", 3.0), ("Step 7", "join", 4.0), ("Pre", "facts", 1.0))),
+    samples = [sample("site", 20.0, tasks=tasks(("Step 7", "join", 3.0), ("Step 7", "join", 4.0),
+                                                ("Pre", "facts", 1.0))),
                sample("site", 22.0, rep=2, tasks=tasks(("Step 7", "join", 5.0), ("Step 7", "join", 4.0)))]
     assert run.task_medians(samples) == {"3+0": [["Step 7", "join", 8.0], ["Pre", "facts", 0.5]]}
 

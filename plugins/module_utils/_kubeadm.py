@@ -524,10 +524,34 @@ def init_failure_message(details, control_plane_endpoint):
     sentence = 'kubeadm init failed in phase %s: %s.' % (phase or 'unknown', message.rstrip('.'))
     if phase and (phase.startswith('wait-control-plane') or phase.startswith('upload-config')) \
             and re.search(r'deadline exceeded|timed out|connection refused|no route to host|i/o timeout', message):
-        sentence += (' The control plane endpoint %s must answer while init runs: check that kube-vip holds the '
-                     'VIP (its manifest in /etc/kubernetes/manifests, using super-admin.conf on Kubernetes 1.29+ '
-                     'during init).' % control_plane_endpoint)
+        named = _hosts_named(message)
+        endpoint_host = split_endpoint(control_plane_endpoint)[0]
+        if named and endpoint_host not in named:
+            # kubeadm 1.31+ checks the control plane and makes its first API calls on the node itself: the
+            # addresses it could not reach are the node's, and the VIP has nothing to do with it.
+            sentence += (' The addresses that did not answer are this node\'s own (%s), not the control plane '
+                         'endpoint %s: the API server or etcd on this node did not come up or answer in time; look '
+                         'at their static Pods (crictl ps -a, their logs under /var/log/pods).'
+                         % (', '.join(named), control_plane_endpoint))
+        else:
+            sentence += (' The control plane endpoint %s must answer while init runs: check that kube-vip holds '
+                         'the VIP (its manifest in /etc/kubernetes/manifests, using super-admin.conf on Kubernetes '
+                         '1.29+ during init).' % control_plane_endpoint)
     return sentence
+
+
+# The hosts of the URLs and dial targets in a kubeadm error: "https://10.0.0.1:6443/livez", "dial tcp [::1]:6443".
+_HOST_IN_ERROR = re.compile(r'(?:https?://|dial tcp )(?:\[([0-9A-Fa-f:.]+)\]|([0-9A-Za-z.-]+)):\d+')
+
+
+def _hosts_named(message):
+    """The distinct hosts a kubeadm error message names, in order."""
+    hosts = []
+    for v6, other in _HOST_IN_ERROR.findall(message):
+        host = v6 or other
+        if host not in hosts:
+            hosts.append(host)
+    return hosts
 
 
 # (kind, pattern, sentence template); first match wins, most specific first.

@@ -58,8 +58,9 @@ def _tcp_reason(exc, address, port, timeout):
         return ('connection refused at %s: the address answers but nothing listens on the port '
                 '(the API server is not running on the node that holds the VIP)' % where)
     if isinstance(exc, socket.timeout):
-        return ('no answer from %s within %ss: no node answers for the VIP (no ARP/route, kube-vip does not '
-                'hold the address yet) or a firewall drops the packets' % (where, timeout))
+        # %g of the rounded value: the last probe before the deadline gets what is left (0.17859509800018714 s)
+        return ('no answer from %s within %gs: no node answers for the VIP (no ARP/route, kube-vip does not '
+                'hold the address yet) or a firewall drops the packets' % (where, round(timeout, 1)))
     code = getattr(exc, 'errno', None)
     if code == errno.EHOSTUNREACH:
         return 'no route to host %s: nothing answers ARP for the VIP (kube-vip does not hold the address)' % where

@@ -171,3 +171,9 @@ def test_wait_with_fake_clock_counts_delay_and_sleeps():
 def test_tcp_reasons_without_leaving_loopback(exc, expected):
     # these need an unreachable VIP; the words are checked on the exceptions the socket layer raises
     assert probe._tcp_reason(exc, h.VIP, 6443, 5).startswith(expected)
+
+
+def test_the_last_probe_before_the_deadline_says_its_timeout_rounded():
+    """Seen on real components: 'no answer from ...:6443 within 0.17859509800018714s' (what was left)."""
+    reason = probe._tcp_reason(socket.timeout('timed out'), h.VIP, 6443, 0.17859509800018714)
+    assert reason.startswith('no answer from 198.51.100.254:6443 within 0.2s: ')

@@ -78,6 +78,14 @@ def node_kube_vip_only(root):
 
 CA_HASH = 'computed from pki/ca.crt'  # marker: expect the hash of the CA written by the node helper
 
+
+def failed_init(case_id, kubernetes_version, stderr_fixture, phase, fail):
+    """A case of kubeadm init failing with the stderr of a fixture (phase: the phase the result names, if checked)."""
+    return dict(id=case_id, params=with_version(MINIMAL, kubernetes_version),
+                calls=[version('v' + kubernetes_version), call(INIT, rc=1, stderr=fixture(stderr_fixture))],
+                config='any', fail=fail, **({'expect': dict(phase=phase)} if phase else {}))
+
+
 CASES = [
     dict(id='fresh-1.29-full-v1beta3', params=with_version(FULL, '1.29.6'),
          calls=[version('v1.29.6'), call(INIT, stdout=fixture('init-success-v1.29.stdout'),
@@ -138,35 +146,26 @@ CASES = [
               r'the required 2\); FileContent--proc-sys-net-ipv4-ip_forward \(/proc/sys/net/ipv4/ip_forward '
               r'contents are not set to 1\)\. .*ignore_preflight_errors',
          expect=dict(phase='preflight')),
-    dict(id='wait-control-plane-1.34', params=with_version(MINIMAL, '1.34.2'),
-         calls=[version('v1.34.2'), call(INIT, rc=1, stderr=fixture('init-wait-control-plane-v1.34.stderr'))],
-         config='any',
-         # kubeadm 1.31+ checks the control plane components on the node itself: not a VIP matter.
-         fail=r'^kubeadm init failed in phase wait-control-plane: failed while waiting for the control plane to '
-              r'start: \[kube-apiserver check failed .*connection refused.*\]\. The addresses that did not answer '
-              r'are this node\'s own \(198\.51\.100\.11, 127\.0\.0\.1\), not the control plane endpoint '
-              r'198\.51\.100\.254:6443: the API server or etcd on this node',
-         expect=dict(phase='wait-control-plane')),
+    # kubeadm 1.31+ checks the control plane components on the node itself: not a VIP matter.
+    failed_init('wait-control-plane-1.34', '1.34.2', 'init-wait-control-plane-v1.34.stderr', 'wait-control-plane',
+                r'^kubeadm init failed in phase wait-control-plane: failed while waiting for the control plane to '
+                r'start: \[kube-apiserver check failed .*connection refused.*\]\. The addresses that did not answer '
+                r'are this node\'s own \(198\.51\.100\.11, 127\.0\.0\.1\), not the control plane endpoint '
+                r'198\.51\.100\.254:6443: the API server or etcd on this node'),
     # Real kubeadm 1.36.3 on the lab (load 15-20 on 2 cores): the node's own API server went away while init
     # made its first API call there. The module said "check that kube-vip holds the VIP", which init 1.36 never
     # uses. (stderr rebuilt from the module's message: no_log hid the raw output.)
-    dict(id='wait-control-plane-local-api-1.36', params=with_version(MINIMAL, '1.36.3'),
-         calls=[version('v1.36.3'), call(INIT, rc=1, stderr=fixture('init-wait-control-plane-local-v1.36.stderr'))],
-         config='any',
-         fail=r'^kubeadm init failed in phase wait-control-plane: cannot obtain client without bootstrap: .*'
-              r'dial tcp 198\.51\.100\.43:6443: connect: connection refused\. The addresses that did not answer '
-              r'are this node\'s own \(198\.51\.100\.43\), not the control plane endpoint 198\.51\.100\.254:6443.*'
-              r'crictl ps -a',
-         expect=dict(phase='wait-control-plane')),
-    dict(id='wait-control-plane-1.29', params=with_version(MINIMAL, '1.29.6'),
-         calls=[version('v1.29.6'), call(INIT, rc=1, stderr=fixture('init-wait-control-plane-v1.29.stderr'))],
-         config='any',
-         fail=r"^kubeadm init failed in phase wait-control-plane: couldn't initialize a Kubernetes cluster\.$"),
-    dict(id='upload-config-vip-down-1.34', params=with_version(MINIMAL, '1.34.2'),
-         calls=[version('v1.34.2'), call(INIT, rc=1, stderr=fixture('init-upload-config-vip-v1.34.stderr'))],
-         config='any',
-         fail=r'^kubeadm init failed in phase upload-config/kubeadm: could not bootstrap the admin user .*context '
-              r'deadline exceeded\. The control plane endpoint 198\.51\.100\.254:6443 must answer .*kube-vip'),
+    failed_init('wait-control-plane-local-api-1.36', '1.36.3', 'init-wait-control-plane-local-v1.36.stderr',
+                'wait-control-plane',
+                r'^kubeadm init failed in phase wait-control-plane: cannot obtain client without bootstrap: .*'
+                r'dial tcp 198\.51\.100\.43:6443: connect: connection refused\. The addresses that did not answer '
+                r'are this node\'s own \(198\.51\.100\.43\), not the control plane endpoint 198\.51\.100\.254:6443.*'
+                r'crictl ps -a'),
+    failed_init('wait-control-plane-1.29', '1.29.6', 'init-wait-control-plane-v1.29.stderr', None,
+                r"^kubeadm init failed in phase wait-control-plane: couldn't initialize a Kubernetes cluster\.$"),
+    failed_init('upload-config-vip-down-1.34', '1.34.2', 'init-upload-config-vip-v1.34.stderr', None,
+                r'^kubeadm init failed in phase upload-config/kubeadm: could not bootstrap the admin user .*context '
+                r'deadline exceeded\. The control plane endpoint 198\.51\.100\.254:6443 must answer .*kube-vip'),
     dict(id='killed-1.36', params=with_version(MINIMAL, '1.36.3'),
          calls=[version('v1.36.3'), call(INIT, rc=-9, stdout=fixture('init-killed-v1.36.stdout'),
                                          stderr=fixture('init-killed-v1.36.stderr'))],

@@ -279,7 +279,7 @@ def evaluate(settings, control_planes, workers, nodes):
     all_bare = bool(reports) and all(r.get("cluster_state", STATE_NONE) == STATE_NONE for r in reports.values())
 
     seen = {}
-    for name in control_planes + workers:
+    for name in dict.fromkeys(control_planes + workers):  # a host in both groups is one node, reported once
         report = reports.get(name)
         if report is None:
             continue

@@ -177,6 +177,8 @@ def test_role_mismatch_with_the_cluster_is_refused():
 def test_node_in_both_groups():
     errors = run(workers=["cp3"])["errors"]
     assert any("cp3 are in both" in e for e in errors)
+    # one host, not two nodes with the same hostname (the refusal said "cp3, cp3 report the same hostname")
+    assert not any("report the same hostname" in e for e in errors), errors
 
 
 STATES = [

@@ -527,8 +527,9 @@ def init_failure_message(details, control_plane_endpoint):
         named = _hosts_named(message)
         endpoint_host = split_endpoint(control_plane_endpoint)[0]
         if named and endpoint_host not in named:
-            # kubeadm 1.31+ checks the control plane and makes its first API calls on the node itself: the
-            # addresses it could not reach are the node's, and the VIP has nothing to do with it.
+            # kubeadm checks the control plane components on the node itself, and since kubernetes PR #138449
+            # (1.34-1.36 patch releases of 2026) makes all of init's API calls there too: the addresses it could
+            # not reach are the node's, and the VIP has nothing to do with it.
             sentence += (' The addresses that did not answer are this node\'s own (%s), not the control plane '
                          'endpoint %s: the API server or etcd on this node did not come up or answer in time; look '
                          'at their static Pods (crictl ps -a, their logs under /var/log/pods).'

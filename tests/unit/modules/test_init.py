@@ -146,7 +146,7 @@ CASES = [
               r'the required 2\); FileContent--proc-sys-net-ipv4-ip_forward \(/proc/sys/net/ipv4/ip_forward '
               r'contents are not set to 1\)\. .*ignore_preflight_errors',
          expect=dict(phase='preflight')),
-    # kubeadm 1.31+ checks the control plane components on the node itself: not a VIP matter.
+    # kubeadm checks the control plane components on the node itself: not a VIP matter.
     failed_init('wait-control-plane-1.34', '1.34.2', 'init-wait-control-plane-v1.34.stderr', 'wait-control-plane',
                 r'^kubeadm init failed in phase wait-control-plane: failed while waiting for the control plane to '
                 r'start: \[kube-apiserver check failed .*connection refused.*\]\. The addresses that did not answer '

@@ -3,7 +3,8 @@
 
 The lab's fixture `lab_factory` gives one lab per test; the cases here share one lab per module (bad
 input, secrets, faults), so this file wraps the same factory (lab/slices.py: slice claims, up,
-teardown) with module scope.
+teardown) with module scope. Every lab of the suite runs the real programs (runtime "real": containerd,
+the kubelet, kubeadm, etcd, the control plane and kube-vip built from upstream sources).
 """
 
 from __future__ import annotations
@@ -27,4 +28,8 @@ def module_lab():
     if os.geteuid() != 0:
         pytest.skip("lab tests need root (namespaces, links, mounts): run pytest as root")
     with labs() as make:
-        yield make
+
+        def make_real(control_planes=3, workers=0, **options):
+            return make(control_planes, workers, runtime="real", **options)
+
+        yield make_real

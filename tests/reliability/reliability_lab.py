@@ -1,14 +1,21 @@
 # -*- coding: utf-8 -*-
 """Equipment of the reliability suite: site.yml runs (with a controller kill switch), node snapshots,
-the kubeadm call log of each node, inventories built from the lab's."""
+the kubeadm call log of each node, inventories built from the lab's, a TLS client of the API server.
+
+Every lab here runs the real programs (runtime "real"): kubeadm, the kubelet, containerd, etcd, the
+control plane and kube-vip. Nothing imitates them; faults are real ones (a process killed, a node
+powered off, a link cut, a Secret deleted).
+"""
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import os
 import queue
 import re
+import shlex
 import shutil
 import signal
 import socket
@@ -23,6 +30,7 @@ import yaml
 REPO = Path(__file__).resolve().parents[2]
 ANSIBLE_PLAYBOOK = str(REPO / ".venv" / "bin" / "ansible-playbook")
 SITE = str(REPO / "playbooks" / "site.yml")
+NODE_PREP = str(REPO / "playbooks" / "node_prep.yml")
 RECAP = re.compile(r"^(\S+)\s*:\s+ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)
 # Where kubeadm leaves its traces on a node; a refused run must not touch any of them.
 KUBEADM_TRACES = ("/etc/kubernetes", "/var/lib/kubelet", "/var/lib/etcd", "/etc/systemd/system")
@@ -31,22 +39,30 @@ KUBEADM_CALLS = "/var/log/reliability-kubeadm-calls.log"
 # The join module removes its config (token, certificate key) after kubeadm join: the wrapper keeps a copy.
 KUBEADM_JOIN_CONFIGS = "/var/log/reliability-kubeadm-join-configs.log"
 JOIN_CONFIG_MARK = "# reliability: kubeadm join config\n"
-PREPARE = """---
-- name: Prepare the lab nodes for kubeadm (sysctl, containerd config; the lab skips packages)
-  hosts: control_plane:workers
-  gather_facts: false
-  roles:
-    - vipadm.kubeadm.node_prep
+KUBEADM = "/usr/local/bin/kubeadm"
+# A wrapper the suite puts in front of the node's real kubeadm (node-private: the node's /usr/local/bin is
+# an overlay whose upper layer is the node's disk): every call logged with its arguments, then exec.
+KUBEADM_WRAPPER = """#!/bin/sh
+# reliability suite: log this kubeadm call (and a join's config), then run the real kubeadm
+echo "$(date +%s.%N) $*" >> {calls}
+if [ "$1" = join ] && [ "$2" = --config ]; then echo '{mark}' >> {configs}; cat "$3" >> {configs}; fi
+exec {real} "$@"
 """
+KUBECTL = ("kubectl", "--kubeconfig", "/etc/kubernetes/admin.conf")
 
 
 class Run:
     """One finished ansible-playbook run: rc, the whole output, the recap per host, the wall time."""
 
-    def __init__(self, argv, rc, output, elapsed, killed_at=None):
+    def __init__(self, argv, rc, output, elapsed, killed_at=None, times=()):
         self.argv, self.rc, self.output, self.elapsed, self.killed_at = argv, rc, output, elapsed, killed_at
+        self.times = list(times)  # seconds since the start at which each output line arrived
         self.recap = {m.group(1): dict(ok=int(m.group(2)), changed=int(m.group(3)), unreachable=int(m.group(4)),
                                        failed=int(m.group(5))) for m in RECAP.finditer(output)}  # fmt: skip
+
+    def at(self, pattern):
+        """Seconds since the start at which the first output line matching pattern arrived (None: never)."""
+        return next((t for t, line in zip(self.times, self.output.splitlines()) if re.search(pattern, line)), None)
 
     def plays(self):
         return re.findall(r"^PLAY \[(.*?)\] \*", self.output, re.M)
@@ -80,7 +96,7 @@ def run_playbook(lab, playbook=SITE, *options, inventory=None, extra=None, timeo
     reader = threading.Thread(target=lambda: [received.put(line) for line in process.stdout] + [received.put(None)],
                               daemon=True)  # fmt: skip
     reader.start()
-    lines, killed_at, finished = [], None, False
+    lines, times, killed_at, finished = [], [], None, False
     while not finished:
         try:
             line = received.get(timeout=0.2)
@@ -92,6 +108,7 @@ def run_playbook(lab, playbook=SITE, *options, inventory=None, extra=None, timeo
         elif line:
             line = line.rstrip("\n")
             lines.append(line)
+            times.append(time.monotonic() - started)
         if kill_when and killed_at is None:
             killed_at = kill_when(line or None, lines)
             if killed_at:
@@ -109,7 +126,12 @@ def run_playbook(lab, playbook=SITE, *options, inventory=None, extra=None, timeo
             except ProcessLookupError:
                 break
             time.sleep(0.05)
-    return Run(argv, process.returncode, "\n".join(lines), time.monotonic() - started, killed_at)
+    run = Run(argv, process.returncode, "\n".join(lines), time.monotonic() - started, killed_at, times)
+    if os.environ.get("RELIABILITY_LOG_DIR"):  # every run's output with arrival times, for a look afterwards
+        log = Path(os.environ["RELIABILITY_LOG_DIR"], "%s-%s.log" % (time.strftime("%H%M%S"), Path(str(playbook)).stem))
+        log.parent.mkdir(parents=True, exist_ok=True)
+        log.write_text("".join("%7.1f %s\n" % pair for pair in zip(times, lines)))
+    return run
 
 
 def write_inventory(path, lab, groups, host_addresses=None):
@@ -128,11 +150,10 @@ def write_inventory(path, lab, groups, host_addresses=None):
     return path
 
 
-def prepare_nodes(lab, tmp_path):
-    """node_prep on every node (sysctl and containerd files kubeadm's own preflight checks)."""
-    playbook = tmp_path / "prepare.yml"
-    playbook.write_text(PREPARE)
-    run = run_playbook(lab, playbook, timeout=300)
+def prepare_nodes(lab):
+    """playbooks/node_prep.yml on every node, as a user runs it before site.yml (sysctl, containerd's
+    configuration for the lab's cgroupfs driver and pause image; the lab skips packages and modules)."""
+    run = run_playbook(lab, NODE_PREP, timeout=300)
     assert run.rc == 0, run
     return run
 
@@ -155,18 +176,25 @@ def snapshots(lab):
 
 
 def record_kubeadm_calls(lab):
-    """Make each node log every kubeadm call with its arguments (the node's own wrapper, nothing else)."""
+    """Make each node log every kubeadm call with its arguments: a wrapper at /usr/local/bin/kubeadm
+    (the node's own disk) that logs, then execs the real binary. The real one is the lower layer of the
+    node's /usr/local/bin overlay, <state>/wrappers/kubeadm, which a node sees at the same path (/tmp is
+    shared with the machine); a node that does not gets its own copy."""
+    lower = lab.state_dir / "wrappers" / "kubeadm"
     for node in lab.nodes:
-        wrapper = lab.exec(node.name, ["cat", "/usr/local/bin/kubeadm"], check=True).stdout
-        if KUBEADM_CALLS in wrapper:
-            continue
-        logged = wrapper.replace("exec ", 'echo "$(date +%%s.%%N) $*" >> %s\n' % KUBEADM_CALLS
-                                 + 'if [ "$1" = join ] && [ "$2" = --config ]; then printf "%s" >> %s; cat "$3" >> %s; fi\n'
-                                 % (JOIN_CONFIG_MARK.replace("\n", "\\n"), KUBEADM_JOIN_CONFIGS, KUBEADM_JOIN_CONFIGS)
-                                 + "exec ", 1)
-        assert logged != wrapper, "unexpected kubeadm wrapper on %s:\n%s" % (node.name, wrapper)
-        lab.exec(node.name, ["sh", "-c", "cat > /usr/local/bin/kubeadm.logged && chmod 755 /usr/local/bin/kubeadm.logged"
-                             " && mv /usr/local/bin/kubeadm.logged /usr/local/bin/kubeadm"], input=logged, check=True)  # fmt: skip
+        if lab.exec(node.name, ["head", "-c", "2", KUBEADM], check=True).stdout == "#!":
+            continue  # our wrapper already (the real kubeadm is an ELF binary)
+        real = str(lower)
+        if lab.exec(node.name, ["test", "-x", real], check=False).returncode != 0:
+            real = KUBEADM + ".real"
+            lab.exec(node.name, ["cp", "-p", KUBEADM, real], check=True, timeout=120)
+        wrapper = KUBEADM_WRAPPER.format(calls=KUBEADM_CALLS, configs=KUBEADM_JOIN_CONFIGS,
+                                         mark=JOIN_CONFIG_MARK.rstrip("\n"), real=shlex.quote(real))  # fmt: skip
+        lab.exec(node.name, ["sh", "-c", "cat > %s.logged && chmod 755 %s.logged && mv %s.logged %s"
+                             % ((KUBEADM,) * 4)], input=wrapper, check=True)  # fmt: skip
+        version = lab.exec(node.name, ["kubeadm", "version", "-o", "short"], check=True).stdout.strip()
+        assert version == "v" + lab.kubernetes_version, (node.name, version)
+        lab.exec(node.name, ["sh", "-c", ": > " + KUBEADM_CALLS], check=True)  # that check is not a call of the product
 
 
 def kubeadm_calls(lab, node, verb=None):
@@ -197,18 +225,26 @@ ETCDCTL = ("ETCDCTL_API=3 etcdctl --endpoints=https://127.0.0.1:2379 --cacert=/e
            "--cert=/etc/kubernetes/pki/etcd/healthcheck-client.crt --key=/etc/kubernetes/pki/etcd/healthcheck-client.key")
 
 
+def kubectl(lab, node, *args, check=True, timeout=60, input=None):
+    """kubectl with admin.conf on a control plane (the API server of that node, through the VIP)."""
+    result = lab.exec(node, [*KUBECTL, *args], check=False, timeout=timeout, input=input)
+    if check:
+        assert result.returncode == 0, "kubectl %s on %s: %s" % (" ".join(args), node, result.stdout + result.stderr)
+    return result
+
+
 class ApiClient:
-    """A real TLS client of the API server: the cluster CA and the admin client certificate of admin.conf."""
+    """A TLS client of the API server of our own: the cluster CA and the admin client certificate that
+    admin.conf embeds (read from the node's disk), no kubectl and nothing of the product."""
 
     def __init__(self, lab, node, tmp_path):
-        from lab.sim import kubeconfig  # the lab's kubeconfig reader (client certificate, CA)
-
-        creds = kubeconfig.load_credentials(str(lab.node_file(node, "/etc/kubernetes/admin.conf")))
+        config = yaml.safe_load(lab.node_file(node, "/etc/kubernetes/admin.conf").read_text())
+        cluster, user = config["clusters"][0]["cluster"], config["users"][0]["user"]
         cert, key = tmp_path / "admin.crt", tmp_path / "admin.key"
-        cert.write_bytes(creds.cert_pem)
-        key.write_bytes(creds.key_pem)
+        cert.write_bytes(base64.b64decode(user["client-certificate-data"]))
+        key.write_bytes(base64.b64decode(user["client-key-data"]))
         key.chmod(0o600)
-        self.context = ssl.create_default_context(cadata=creds.ca_pem.decode())
+        self.context = ssl.create_default_context(cadata=base64.b64decode(cluster["certificate-authority-data"]).decode())
         self.context.load_cert_chain(str(cert), str(key))
 
     def get(self, address, path, port=6443, timeout=1.0):

@@ -1,10 +1,11 @@
 # -*- coding: utf-8 -*-
 """Secrets and the loss of the VIP holder, on one cluster bootstrapped by site.yml at -vvv.
 
-The tests of this module run in file order on the same lab (3 control planes, 1 worker): the
-bootstrap run at -vvv, what it leaked (nothing), file modes, kube-vip's kubeconfig, a re-run, then
-the VIP holder powered off (failover time measured), a run with it still down, and a run after it
-is back. Cost: about 3 min (node_prep 20 s, bootstrap 60 s, the rest re-runs and the failover).
+The tests of this module run in file order on the same real lab (3 control planes, 1 worker; three
+because the failover needs an etcd quorum without the holder): the bootstrap run at -vvv, what it
+leaked (nothing), file modes, kube-vip's kubeconfig, a re-run, then the VIP holder powered off
+(failover time measured), a run with it still down, and a run after it is back. Cost: about 4 min
+(node_prep 30 s, bootstrap 80-110 s, the rest re-runs and the failover).
 """
 
 from __future__ import annotations
@@ -33,13 +34,15 @@ PEM_BODY = re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----\n(.*?)\n", re.S)
 def cluster(module_lab, tmp_path_factory):
     lab = module_lab(control_planes=3, workers=1)
     record_kubeadm_calls(lab)
-    prepare_nodes(lab, tmp_path_factory.mktemp("prepare"))
+    prepare_nodes(lab)
     bootstrap = run_playbook(lab, SITE, "-vvv", timeout=600)
     return lab, bootstrap
 
 
 def test_bootstrap_at_vvv_succeeds_with_one_init(cluster, tmp_path):
     lab, bootstrap = cluster
+    print("\nbootstrap 3+1 at -vvv: rc %s after %.1f s (%d output lines)" % (
+        bootstrap.rc, bootstrap.elapsed, bootstrap.output.count("\n")))
     assert bootstrap.rc == 0, bootstrap
     assert_healthy_ha(lab, tmp_path)
     assert len(kubeadm_inits(lab, "cp1")) == 1
@@ -74,6 +77,8 @@ def test_verbose_output_holds_no_token_key_or_private_key(cluster):
     assert not any(lab.node_file(node, "/etc/kubernetes/vipadm/kubeadm-join.yaml").exists()
                    for node in ("cp2", "cp3", "worker1"))
     assert "-vvv" in bootstrap.argv and "ESTABLISH SSH CONNECTION" in bootstrap.output  # verbose indeed
+    print("\nsearched the -vvv output for %d tokens, %d certificate keys, %d private keys" % (
+        len(tokens), len(keys), len(private)))
     leaked = [("token", t) for t in tokens if t in bootstrap.output or t.split(".")[1] in bootstrap.output]
     leaked += [("certificate key", k) for k in keys if k in bootstrap.output]
     leaked += [("private key", p[:12] + "...") for p in private if p in bootstrap.output]
@@ -81,7 +86,7 @@ def test_verbose_output_holds_no_token_key_or_private_key(cluster):
 
 
 def test_bgp_password_never_shown_at_vvv_in_check_mode(cluster, tmp_path):
-    """The lab does not simulate BGP, so the BGP password is followed as far as it goes without a
+    """The lab has no BGP router, so the BGP password is followed as far as it goes without one:
     router: a check-mode -vvv --diff run in BGP mode renders every kube-vip manifest with it."""
     lab, _bootstrap = cluster
     peers = [{"address": lab.controller_address, "as": 65001, "password": BGP_PASSWORD},
@@ -96,13 +101,17 @@ def test_bgp_password_never_shown_at_vvv_in_check_mode(cluster, tmp_path):
         assert not manifest.exists() or BGP_PASSWORD not in manifest.read_text(), "check mode wrote %s" % node.name
 
 
-def expected_mode(path):
-    """kubeadm's modes (docs reference kubeadm.md §3): certificates 0644, keys, sa.pub, kubeconfigs and
-    static Pod manifests 0600; vipadm's kubeadm configs (they hold tokens and keys) 0600 in a 0700 dir."""
+def expected_mode(path, init_host):
+    """kubeadm's modes (docs reference kubeadm.md §3): certificates 0644, keys, kubeconfigs and static Pod
+    manifests 0600; sa.pub 0600 where init made it, 0644 on a joined control plane (kubeadm's copycerts
+    writes the public keys it downloads as certificates: certutil.WriteCert); vipadm's kubeadm configs
+    (they hold tokens and keys) 0600 in a 0700 dir."""
     name = path.rsplit("/", 1)[-1]
+    if name == "sa.pub":
+        return 0o600 if init_host else 0o644
     if name.endswith(".crt"):
         return 0o644
-    if name.endswith((".key", ".conf", ".pem")) or name == "sa.pub":
+    if name.endswith((".key", ".conf", ".pem")):
         return 0o600
     if path.startswith("/etc/kubernetes/manifests/") or path.startswith("/etc/kubernetes/vipadm/"):
         return 0o600
@@ -119,7 +128,7 @@ def test_secret_files_have_kubeadms_modes(cluster):
                 if entry.is_symlink() or not entry.is_file():
                     continue
                 path = root + "/" + str(entry.relative_to(base))
-                want = expected_mode(path)
+                want = expected_mode(path, node.name == "cp1")
                 if want is None:
                     continue
                 checked += 1
@@ -128,6 +137,7 @@ def test_secret_files_have_kubeadms_modes(cluster):
         vipadm_dir = lab.node_file(node.name, "/etc/kubernetes/vipadm")
         if vipadm_dir.exists() and stat.S_IMODE(vipadm_dir.stat().st_mode) != 0o700:
             wrong.append("%s:/etc/kubernetes/vipadm %o (want 700)" % (node.name, stat.S_IMODE(vipadm_dir.stat().st_mode)))
+    print("\nmodes of %d files checked" % checked)
     assert checked > 60, checked
     assert wrong == [], wrong
 
@@ -148,6 +158,7 @@ def test_kube_vip_uses_admin_conf_once_bootstrapped(cluster):
 def test_rerun_changes_nothing(cluster, tmp_path):
     lab, _bootstrap = cluster
     run = run_playbook(lab, SITE, timeout=300)
+    print("\nre-run: rc %s after %.1f s" % (run.rc, run.elapsed))
     assert run.rc == 0, run
     assert {host: counts["changed"] for host, counts in run.recap.items()} == dict.fromkeys(
         ("cp1", "cp2", "cp3", "worker1"), 0), run
@@ -181,15 +192,17 @@ def test_vip_answers_within_lease_after_holder_power_off(holder_down):
     print("\nVIP holder %s off: API through the VIP after %.2f s (lease %.0f s, retry %.0f s)"
           % (holder_down["holder"], holder_down["answered"], lease, retry))
     # kube-vip's client-go leader election: a follower takes over between the lease duration and the lease
-    # duration + 2 x 2.2 retry periods after the holder's last renewal (docs/simulator-figures.md); the
-    # issue asked for lease + 2 s, which these semantics do not guarantee (docs/reliability.md: measured).
+    # duration + 2 x 2.2 retry periods after the holder's last renewal (the leader renews every retry period,
+    # followers poll with jitter 1.2); plus 1 s for the new holder's ARP and our probe. The issue asked for
+    # lease + 2 s, which these semantics do not guarantee (docs/reliability.md: measured).
     assert lease <= holder_down["answered"] + 1.0, "the VIP moved before the lease could expire: %s" % holder_down
-    assert holder_down["answered"] <= lease + 2 * 2.2 * retry, holder_down
+    assert holder_down["answered"] <= lease + 2 * 2.2 * retry + 1.0, holder_down
 
 
 def test_rerun_with_holder_down_names_it(cluster, holder_down):
     lab, _bootstrap = cluster
     run = run_playbook(lab, SITE, timeout=300)
+    print("\nre-run with %s down: rc %s after %.1f s" % (holder_down["holder"], run.rc, run.elapsed))
     assert run.rc != 0, run
     holder = holder_down["holder"]
     assert re.search(r"(UNREACHABLE|unreachable).*\[%s\]|\[%s\].*UNREACHABLE" % (holder, holder), run.output), run
@@ -206,5 +219,6 @@ def test_rerun_after_holder_is_back_is_healthy(cluster, holder_down, tmp_path):
     holder = holder_down["holder"]
     lab.start(holder)  # a fresh network stack, as a reboot: the VIP the killed kube-vip held is gone
     run = run_playbook(lab, SITE, timeout=400)
+    print("\nre-run with %s back: rc %s after %.1f s" % (holder, run.rc, run.elapsed))
     assert run.rc == 0, run
     assert_healthy_ha(lab, tmp_path)

@@ -45,6 +45,9 @@ SITE = REPO / "playbooks" / "site.yml"
 RECAP = re.compile(r"^(\S+)\s+: ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)
 # Unique per benchmark process (lab names are global: bridge and namespaces), at most 10 characters.
 LAB_NAME = f"bench{os.getpid() % 100000}"
+# What kubeadm_seconds counts: site.yml's module actions and the floor's commands that run kubeadm init/join.
+KUBEADM_ACTIONS = ("vipadm.kubeadm.init", "vipadm.kubeadm.join")
+KUBEADM_COMMANDS = ("kubeadm init", "kubeadm join --control-plane")
 # Seconds to wait, untimed, for a bootstrapped cluster to settle (nodes Ready, Pods Running) before its
 # memory is read and before the re-run.
 SETTLE_TIMEOUT = 180
@@ -223,8 +226,25 @@ def _median(values):
     return statistics.median(values) if values else None
 
 
+def kubeadm_seconds(sample):
+    """Wall time of a bootstrap spent in kubeadm init and join, the cluster's own work, which the machine's load
+    stretches alike for both methods: site.yml's init and join tasks (each task's wall time: the worker join task
+    runs on all workers at once); the floor's kubeadm init and control plane join commands plus its slowest
+    worker join (the workers join in parallel). None for other samples."""
+    if sample["what"] == "site" and sample.get("tasks"):
+        return sum(t["seconds"] for t in sample["tasks"]["tasks"] if t["action"] in KUBEADM_ACTIONS)
+    if sample["what"] == "floor" and sample.get("commands"):
+        serial = sum(seconds for _, what, seconds in sample["commands"] if what in KUBEADM_COMMANDS)
+        return serial + max((seconds for _, what, seconds in sample["commands"] if what == "kubeadm join"),
+                            default=0.0)
+    return None
+
+
 def summarize(samples):
-    """{(what, control_planes, workers): {median, min, max, n, failed, changed, load_before, load_after, memory}}.
+    """{(what, control_planes, workers): {median, min, max, n, failed, changed, outside_kubeadm, load_before,
+    load_after, memory}}.
+
+    outside_kubeadm: median of the time outside kubeadm init and join (kubeadm_seconds) of each run.
 
     load_before / load_after: [min, max] of the 1-minute load average before the labs came up and after the
     runs; memory: median PSS and RSS (MB) of one control plane node and of one worker node, and of all nodes."""
@@ -237,6 +257,9 @@ def summarize(samples):
         row = {"median": statistics.median(times) if times else None, "min": min(times, default=None),
                "max": max(times, default=None), "n": len(times), "failed": len(group) - len(times),
                "changed": [s["changed"] for s in group if "changed" in s]}
+        outside = [s["seconds"] - kubeadm_seconds(s) for s in group
+                   if s.get("seconds") is not None and kubeadm_seconds(s) is not None]
+        row["outside_kubeadm"] = statistics.median(outside) if outside else None
         for when in ("load_before", "load_after"):
             loads = [s[when][0] for s in group if s.get(when)]
             row[when] = [min(loads), max(loads)] if loads else None
@@ -263,12 +286,12 @@ def memory_summary(group):
 
 
 def rep_ratios(samples, control_planes):
-    """site/floor of each repetition (the two ran one after the other), per size."""
-    seconds = {(s["what"], s["workers"], s["rep"]): s["seconds"] for s in samples
+    """site/floor of each repetition (the two ran one after the other, in the same run), per size."""
+    seconds = {(s.get("run", ""), s["what"], s["workers"], s["rep"]): s["seconds"] for s in samples
                if s["control_planes"] == control_planes and s.get("seconds")}
     out = {}
-    for (what, workers, rep), site in sorted(seconds.items(), key=lambda kv: (kv[0][1], kv[0][2])):
-        base = seconds.get(("floor", workers, rep))
+    for (run, what, workers, rep), site in sorted(seconds.items(), key=lambda kv: (kv[0][2], kv[0][0], kv[0][3])):
+        base = seconds.get((run, "floor", workers, rep))
         if what == "site" and base:
             out.setdefault(f"overhead site/floor at {control_planes}+{workers}", []).append(round(site / base, 2))
     return out
@@ -319,14 +342,15 @@ def fmt_range(pair):
 
 
 def table(summary):
-    """Markdown table: one row per measurement (load = 1-minute load average, min-max over the runs)."""
-    lines = ["| what | control planes + workers | nodes | median s | min-max s | runs | failed | load before | "
-             "load after |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    """Markdown table: one row per measurement (outside kubeadm: median time outside kubeadm init/join; load =
+    1-minute load average, min-max over the runs)."""
+    lines = ["| what | control planes + workers | nodes | median s | min-max s | outside kubeadm s | runs | failed | "
+             "load before | load after |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for (what, cps, workers), row in summary.items():
         lines.append(f"| {what} | {cps} + {workers} | {cps + workers} | {fmt(row['median'])} | "
-                     f"{fmt(row['min'])}-{fmt(row['max'])} | {row['n']} | {row['failed']} | "
-                     f"{fmt_range(row.get('load_before'))} | {fmt_range(row.get('load_after'))} |")
+                     f"{fmt(row['min'])}-{fmt(row['max'])} | {fmt(row.get('outside_kubeadm'))} | {row['n']} | "
+                     f"{row['failed']} | {fmt_range(row.get('load_before'))} | {fmt_range(row.get('load_after'))} |")
     return "\n".join(lines)
 
 
@@ -358,6 +382,10 @@ def ratios(summary, control_planes):
         site, base = median("site", count), median("floor", count)
         if site and base:
             out[f"overhead site/floor at {control_planes}+{count}"] = site / base
+        site, base = (summary.get((what, control_planes, count), {}).get("outside_kubeadm")
+                      for what in ("site", "floor"))
+        if site and base:
+            out[f"outside kubeadm site/floor at {control_planes}+{count}"] = site / base
     if len(workers) > 1 and median("site", workers[0]) and median("site", workers[-1]):
         out[f"site {control_planes}+{workers[-1]} / site {control_planes}+{workers[0]}"] = (
             median("site", workers[-1]) / median("site", workers[0]))
@@ -401,13 +429,14 @@ def plot(summary, path):
 
 def report_text(report, summary):
     """table.md: the table, the ratios (medians, and per repetition), memory, the load, where the time goes."""
-    about = report["machine"]
     parts = [table(summary), "\n".join(f"* {k}: {v:.2f}" for k, v in report["ratios"].items())]
     if report["ratios_per_rep"]:
         parts.append("\n".join(f"* {k}, per repetition: {', '.join(f'{r:.2f}' for r in v)}"
                                for k, v in report["ratios_per_rep"].items()))
-    parts.append(f"Load average (1, 5, 15 min) at the start: {fmt_load(about.get('load_at_start'))}; "
-                 f"at the end: {fmt_load(about.get('load_at_end'))}.")
+    for one in report["runs"]:
+        about = one["machine"]
+        parts.append(f"`{one['command']}` ({one['minutes']:.1f} min): load average (1, 5, 15 min) at the start "
+                     f"{fmt_load(about.get('load_at_start'))}, at the end {fmt_load(about.get('load_at_end'))}.")
     if memory_table(summary):
         parts.append("Memory of a node's processes on the finished cluster (medians):\n\n" + memory_table(summary))
     for size, phases in report["floor_phases"].items():
@@ -430,6 +459,9 @@ def parse_args(argv):
     parser.add_argument("--out", default=str(REPO / "bench" / "results"),
                         help="directory for results.json, bench.png and table.md (bench/results)")
     parser.add_argument("--keep-logs", action="store_true", help="keep the per-run logs and task timings")
+    parser.add_argument("--report-from", nargs="+", metavar="RESULTS_JSON",
+                        help="measure nothing: rebuild results.json, table.md and bench.png in --out from these "
+                             "results.json files, their samples merged")
     args = parser.parse_args(argv)
     args.workers = [int(w) for w in args.workers.split(",") if w.strip()]
     args.methods = [m for m in args.methods.split(",") if m.strip()]
@@ -448,8 +480,46 @@ def _stop(signum, _frame):
     raise KeyboardInterrupt(f"signal {signum}")
 
 
+def write_report(out, runs):
+    """results.json, table.md and bench.png in `out` from one or more runs ({"command", "machine", "minutes",
+    "samples"}): the summary and ratios are over the samples of all of them."""
+    for one in runs:
+        for sample in one["samples"]:
+            sample["run"] = one["command"]
+    samples = [sample for one in runs for sample in one["samples"]]
+    control_planes = samples[0]["control_planes"] if samples else 0
+    summary = summarize(samples)
+    report = {"command": "; ".join(one["command"] for one in runs), "machine": runs[0]["machine"],
+              "minutes": sum(one["minutes"] for one in runs),
+              "runs": [{k: one[k] for k in ("command", "machine", "minutes")} for one in runs],
+              "summary": [dict(zip(("what", "control_planes", "workers"), k), **v) for k, v in summary.items()],
+              "ratios": ratios(summary, control_planes), "ratios_per_rep": rep_ratios(samples, control_planes),
+              "site_tasks": task_medians(samples), "floor_phases": phase_medians(samples), "samples": samples}
+    (out / "results.json").write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
+    (out / "table.md").write_text(report_text(report, summary), encoding="utf-8")
+    plot(summary, out / "bench.png")
+    print("\n" + report_text(report, summary) + f"\nresults: {out}/results.json, {out}/table.md, {out}/bench.png "
+          f"({report['minutes']:.1f} min)")
+
+
+def report_from(paths, out):
+    """Rebuild the report from earlier results.json files (one run each, or reports of several), merged."""
+    runs = []
+    for path in paths:
+        report = json.loads(Path(path).read_text(encoding="utf-8"))
+        for one in report.get("runs") or [report]:
+            mine = [s for s in report["samples"] if s.get("run", one["command"]) == one["command"]]
+            runs.append({"command": one["command"], "machine": one["machine"], "minutes": one["minutes"],
+                         "samples": mine})
+    out.mkdir(parents=True, exist_ok=True)
+    write_report(out, runs)
+    return 0
+
+
 def main(argv=None):
     args = parse_args(argv)
+    if args.report_from:
+        return report_from(args.report_from, Path(args.out))
     for signum in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
         signal.signal(signum, _stop)  # SIGINT too: a background job starts with it ignored
     if os.geteuid() != 0:
@@ -480,17 +550,8 @@ def main(argv=None):
         if sample.get("timing") and Path(sample["timing"]).exists():
             sample["tasks"] = json.loads(Path(sample["timing"]).read_text(encoding="utf-8"))
             del sample["timing"]
-    summary = summarize(samples)
-    report = {"command": command.strip(), "machine": about, "minutes": (time.monotonic() - started) / 60,
-              "summary": [dict(zip(("what", "control_planes", "workers"), k), **v) for k, v in summary.items()],
-              "ratios": ratios(summary, args.control_planes),
-              "ratios_per_rep": rep_ratios(samples, args.control_planes),
-              "site_tasks": task_medians(samples), "floor_phases": phase_medians(samples), "samples": samples}
-    (out / "results.json").write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
-    (out / "table.md").write_text(report_text(report, summary), encoding="utf-8")
-    plot(summary, out / "bench.png")
-    print("\n" + report_text(report, summary) + f"\nresults: {out}/results.json, {out}/table.md, {out}/bench.png "
-          f"({report['minutes']:.1f} min)")
+    write_report(out, [{"command": command.strip(), "machine": about, "minutes": (time.monotonic() - started) / 60,
+                        "samples": samples}])
     if not args.keep_logs:
         shutil.rmtree(workdir, ignore_errors=True)
     return 1 if any(s.get("seconds") is None for s in samples) else 0

@@ -57,8 +57,8 @@ def test_ratios_compare_the_largest_cluster_with_the_smallest():
 def test_table_lists_every_measurement_with_its_spread():
     text = run.table(run.summarize([sample("site", 12.0), sample("site", 14.0, rep=2), sample("floor", None,
                                                                                              error="x")]))
-    assert "| site | 3 + 0 | 3 | 13.0 | 12.0-14.0 | 2 | 0 | - | - |" in text
-    assert "| floor | 3 + 0 | 3 | - | --- | 0 | 1 | - | - |" in text
+    assert "| site | 3 + 0 | 3 | 13.0 | 12.0-14.0 | - | 2 | 0 | - | - |" in text
+    assert "| floor | 3 + 0 | 3 | - | --- | - | 0 | 1 | - | - |" in text
 
 
 def test_load_before_and_after_each_configuration_are_kept_as_ranges():
@@ -67,6 +67,18 @@ def test_load_before_and_after_each_configuration_are_kept_as_ranges():
     assert summary[("site", 3, 0)]["load_before"] == [0.5, 2.0]
     assert summary[("site", 3, 0)]["load_after"] == [3.25, 4.0]
     assert "| 0.5-2.0 | 3.2-4.0 |" in run.table(summary)
+
+
+def test_time_outside_kubeadm_takes_the_kubeadm_tasks_or_commands_off():
+    tasks = {"tasks": [{"play": "init", "name": "init", "action": "vipadm.kubeadm.init", "seconds": 10.0},
+                       {"play": "join", "name": "join", "action": "vipadm.kubeadm.join", "seconds": 20.0},
+                       {"play": "pre", "name": "facts", "action": "vipadm.kubeadm.preflight_facts", "seconds": 3.0}]}
+    commands = [["cp1", "kubeadm init", 9.0], ["cp2", "kubeadm join --control-plane", 18.0],
+                ["worker1", "kubeadm join", 5.0], ["worker2", "kubeadm join", 7.0], ["cp1", "wait for the VIP", 1.0]]
+    summary = run.summarize([sample("site", 40.0, tasks=tasks), sample("floor", 36.0, commands=commands)])
+    assert summary[("site", 3, 0)]["outside_kubeadm"] == 10.0
+    assert summary[("floor", 3, 0)]["outside_kubeadm"] == 2.0
+    assert run.ratios(summary, 3)["outside kubeadm site/floor at 3+0"] == 5.0
 
 
 def test_per_repetition_ratios_pair_floor_and_site_of_the_same_repetition():

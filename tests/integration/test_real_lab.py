@@ -185,7 +185,7 @@ def etcd_healthy(lab) -> bool:
                                           "--cert=/etc/kubernetes/pki/etcd/healthcheck-client.crt "
                                           "--key=/etc/kubernetes/pki/etcd/healthcheck-client.key "
                                           "endpoint health --cluster"], check=False, timeout=60)  # fmt: skip
-    return result.returncode == 0 and result.stdout.count("is healthy") == 3
+    return result.returncode == 0 and (result.stdout + result.stderr).count("is healthy") == 3  # etcdctl 3.4: stderr
 
 
 def failover(lab, ca: str, lease: int, retry: int) -> tuple[str, float]:

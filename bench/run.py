@@ -401,6 +401,7 @@ def plot(summary, path):
     matplotlib.use("Agg")
     from matplotlib import pyplot  # pylint: disable=import-outside-toplevel
     figure, axes = pyplot.subplots(figsize=(7, 4.5), dpi=100)
+    most_runs = max((row["n"] for row in summary.values()), default=0)
     styles = {"floor": ("floor (plain script over SSH)", "tab:gray", "s"),
               "site": ("vipadm site.yml", "tab:blue", "o"),
               "rerun": ("vipadm re-run", "tab:green", "^"),
@@ -415,10 +416,14 @@ def plot(summary, path):
         errors = [[m - r[1]["min"] for m, r in zip(medians, rows)], [r[1]["max"] - m for m, r in zip(medians, rows)]]
         axes.errorbar(nodes, medians, yerr=errors, label=label, color=color, marker=marker, capsize=4,
                       linestyle="-" if len(rows) > 1 else "none")
+        for x, median, (_, row) in zip(nodes, medians, rows):
+            if row["n"] < most_runs:  # fewer runs than the other points: say so
+                axes.annotate(f"{row['n']} run" + ("s" if row["n"] > 1 else ""), (x, median), color=color,
+                              textcoords="offset points", xytext=(-8, -12), ha="right", fontsize=8)
     axes.set_xticks(sorted({cps + workers for (_, cps, workers) in summary}))
     axes.set_xlabel("nodes (control planes + workers)")
     axes.set_ylabel("wall time, s (median, min-max)")
-    axes.set_title("Bootstrap time on the lab: vipadm against the floor")
+    axes.set_title("Bootstrap time on the lab's real nodes: vipadm against the floor")
     axes.set_ylim(bottom=0)
     axes.grid(True, alpha=0.3)
     axes.legend()

@@ -35,7 +35,8 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument("--name", default="vipadm", help="lab name; prefixes every namespace and link name")
     build = commands.add_parser("build", help="build (or take from the cache) the components of a pin")
     build.add_argument("--kubernetes", default=None, help="a pinned Kubernetes release or minor (default: the pins' default)")
-    build.add_argument("--kube-vip", default=None, help="a pinned kube-vip tag (default: the pins' default)")
+    build.add_argument("--kube-vip", default=None,
+                       help="a pinned kube-vip tag (default: the pins' default); 'all': also every other pinned tag")
     build.add_argument("--all", action="store_true", help="every pinned Kubernetes minor, and every kube-vip tag")
     build.add_argument("--jobs", type=int, default=1, help="components built at once (default 1: 2 GB RSS each)")
     pins = commands.add_parser("pins", help="show the pins; --refresh records the images each pinned kubeadm asks for")
@@ -130,6 +131,10 @@ def _components(args) -> int:
         if args.all:
             versions = [pin.version for pin in builder.pins.kubernetes.values()]
             builds = [builder.build_pin(version) for version in versions]
+            for tag in builder.pins.kube_vip:
+                builder.kube_vip(tag)
+        elif args.kube_vip == "all":  # the pin with its default kube-vip, and every tag's binary and image
+            builds = [builder.build_pin(args.kubernetes)]
             for tag in builder.pins.kube_vip:
                 builder.kube_vip(tag)
         else:

@@ -17,7 +17,7 @@ if [ -x scripts/sanity.sh ]; then
   scripts/sanity.sh
 fi
 step "lab components (built from upstream sources, or taken from the cache)"
-python -m lab build
+python -m lab build --kube-vip all   # every pinned kube-vip tag too: the manifest differential test runs them
 step "pytest"
 rc=0; pytest "$@" || rc=$?
 [ "$rc" = 0 ] || [ "$rc" = 5 ] || exit "$rc"   # 5 = no tests collected

@@ -1,7 +1,7 @@
-"""vipadm's lab: fake bare-metal nodes from Linux namespaces (see docs/lab.md).
+"""vipadm's lab: bare-metal nodes from Linux namespaces running the real Kubernetes programs (see docs/lab.md).
 
-`from lab import Lab` gives the Python API. The import is lazy so that the simulator
-(`python3 -m lab.sim.*`, run inside the nodes) does not load the controller side.
+`from lab import Lab` gives the Python API. The import is lazy so that importing one part
+(`lab.components`, `lab.network`) does not load the others.
 """
 
 __all__ = ["Lab", "LabError", "Node", "PlanError"]

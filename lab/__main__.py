@@ -29,9 +29,8 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument("--subnet", default="198.51.100.0/24")
     up.add_argument("--kubernetes-version", default=None, help="a pinned release or minor (default: the pins' default)")
     up.add_argument("--kube-vip", default=None, help="the kube-vip tag whose image the nodes get (default: the pins')")
-    up.add_argument("--runtime", choices=("real", "simulator"), default="real",
-                    help="real: Kubernetes built from upstream sources (default); simulator: the retiring lab/sim")
-    up.add_argument("--time-scale", type=float, default=1.0, help="simulator only: scales its long timers")
+    up.add_argument("--runtime", choices=("real", "bare"), default="real",
+                    help="real: Kubernetes built from upstream sources (default); bare: nodes with sshd only")
     up.add_argument("--name", default="vipadm", help="lab name; prefixes every namespace and link name")
     build = commands.add_parser("build", help="build (or take from the cache) the components of a pin")
     build.add_argument("--kubernetes", default=None, help="a pinned Kubernetes release or minor (default: the pins' default)")
@@ -79,7 +78,6 @@ def main(argv: list[str] | None = None) -> int:
                 control_planes=args.control_planes,
                 workers=args.workers,
                 kubernetes_version=args.kubernetes_version,
-                time_scale=args.time_scale,
                 runtime=args.runtime,
                 kube_vip_version=args.kube_vip,
             )
@@ -95,7 +93,8 @@ def main(argv: list[str] | None = None) -> int:
             lab.down()
             print(f"lab {lab.name} down in {time.monotonic() - started:.2f} s")
         elif args.command == "status":
-            print(f"lab {lab.name} ({lab.runtime}, Kubernetes {lab.kubernetes_version}): subnet {lab.plan.subnet}, "
+            kubernetes = f", Kubernetes {lab.kubernetes_version}" if lab.kubernetes_version else ""
+            print(f"lab {lab.name} ({lab.runtime}{kubernetes}): subnet {lab.plan.subnet}, "
                   f"controller {lab.controller_address}, VIP {lab.vip}")
             for row in lab.status():
                 pid = f"pid {row['pid']}" if row["pid"] else ""

@@ -31,9 +31,9 @@ SYSTEMCTL_SHIM = Path(__file__).resolve().parent / "shims" / "systemctl"
 GLOBAL_LOCK = Path("/run/vipadm-lab.lock")  # serialises the subnet check and network set-up of all labs
 NODE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 DNS_SERVER = Path(__file__).resolve().parent / "network" / "dns.py"
-RUNTIMES = ("real", "simulator")  # real: the programs built by lab/components; simulator: lab/sim (retiring)
-SIMULATOR_DEFAULT_VERSION = "1.32.4"
-SIM_TOOLS = {"kubeadm": "lab.sim.kubeadm", "kubelet": "lab.sim.kubelet", "kubectl": "lab.sim.kubectl"}
+# real: nodes with containerd and the Kubernetes programs built by lab/components (images imported);
+# bare: nodes with sshd and the systemctl stand-in only, for tests of the lab itself.
+RUNTIMES = ("real", "bare")
 # Paths of a node that live in its own overlay: node path -> overlay name (upper dir under disk/).
 HOST_STATE_HIDDEN = ("/var/lib/etcd", "/var/lib/kubelet")
 OVERLAY_DIRS = {"/etc": "etc", "/var/lib": "varlib", "/var/log": "varlog", "/root": "root", "/usr/local/bin": "usrlocalbin"}
@@ -170,7 +170,6 @@ class Lab:
         control_planes: int = 3,
         workers: int = 0,
         kubernetes_version: str | None = None,
-        time_scale: float = 1.0,
         runtime: str = "real",
         kube_vip_version: str | None = None,
     ):
@@ -179,11 +178,9 @@ class Lab:
         self.plan: LabPlan = make_plan(name, subnet, control_planes, workers)
         self.state_dir = Path(state_dir if state_dir is not None else REPO_ROOT / ".lab").absolute()
         self.runtime = runtime
-        self.kubernetes_version = kubernetes_version or (
-            SIMULATOR_DEFAULT_VERSION if runtime == "simulator" else _pins().default_kubernetes
-        )
-        self.kube_vip_version = kube_vip_version or ("" if runtime == "simulator" else _pins().default_kube_vip)
-        self.time_scale = float(time_scale)
+        real = runtime == "real"
+        self.kubernetes_version = kubernetes_version or (_pins().default_kubernetes if real else "")
+        self.kube_vip_version = kube_vip_version or (_pins().default_kube_vip if real else "")
         self.components = None  # the PinBuild of a real lab, once up() has it
         self._unshare_procs: dict[str, subprocess.Popen] = {}
 
@@ -204,8 +201,7 @@ class Lab:
             control_planes=data["control_planes"],
             workers=data["workers"],
             kubernetes_version=data["kubernetes_version"],
-            time_scale=data["time_scale"],
-            runtime=data.get("runtime", "simulator"),
+            runtime=data.get("runtime", "real"),
             kube_vip_version=data.get("kube_vip_version"),
         )
 
@@ -216,7 +212,6 @@ class Lab:
             "control_planes": sum(1 for n in self.nodes if n.role == "control_plane"),
             "workers": sum(1 for n in self.nodes if n.role == "worker"),
             "kubernetes_version": self.kubernetes_version,
-            "time_scale": self.time_scale,
             "runtime": self.runtime,
             "kube_vip_version": self.kube_vip_version,
         }
@@ -294,7 +289,7 @@ class Lab:
         """A copy (0600, in the state dir) of the admin.conf of the first running control plane that has
         one: its server is the cluster's endpoint, the VIP, which the controller reaches."""
         if self.runtime != "real":
-            raise LabError("only a real lab has a cluster a kubectl can talk to")
+            raise LabError(f"lab {self.name!r} has bare nodes: only a real lab has a cluster a kubectl can talk to")
         for node in self.nodes:
             if node.role == "control_plane" and self.is_running(node):
                 source = self.node_file(node, "/etc/kubernetes/admin.conf")
@@ -310,7 +305,8 @@ class Lab:
 
     def up(self, log=None) -> None:
         """Create the network, the nodes and the controller's SSH/Ansible settings. A real lab first
-        builds (or takes from the cache) its components, and puts their images in every node."""
+        builds (or takes from the cache) its components, puts their images in every node and runs the
+        pod network agent; a bare lab's nodes have sshd and the systemctl stand-in only."""
         preflight()
         if self.runtime == "real":
             real_preflight()
@@ -410,8 +406,7 @@ class Lab:
         _run(["tc", "filter", "add", "dev", plan.bridge, "ingress", "prio", "1", "protocol", "all",
               "bpf", "bytecode", CONTROLLER_GUARD_BPF, "da"])  # fmt: skip
         _run(["ip", "link", "set", plan.bridge, "up"])
-        if self.runtime == "real":
-            self._dns_up()
+        self._dns_up()
 
     def _dns_up(self) -> None:
         """The lab's DNS in its own namespace on the bridge (nodes may not open connections to the
@@ -449,24 +444,7 @@ class Lab:
         if self.runtime == "real":
             for tool in realnode.HOST_BINARIES:  # where the packages' binaries would be
                 realnode.link_or_copy(self.components.binary(tool), state / "wrappers" / tool)
-        else:
-            self._simulator_tools()
         self._write_ssh_config()
-
-    def _simulator_tools(self) -> None:
-        state = self.state_dir
-        (state / "sim.json").write_text(
-            json.dumps({"kubernetes_version": self.kubernetes_version, "time_scale": self.time_scale}) + "\n"
-        )
-        for tool, module in SIM_TOOLS.items():
-            wrapper = state / "wrappers" / tool
-            wrapper.write_text(
-                "#!/bin/sh\n"
-                f"# lab: the simulator's {tool} (this node only)\n"
-                f"export PYTHONPATH={REPO_ROOT} LAB_SIM_CONFIG={state}/sim.json\n"
-                f'exec /usr/bin/python3 -m {module} "$@"\n'
-            )
-            wrapper.chmod(0o755)
 
     def _write_ssh_config(self) -> None:
         state = self.state_dir
@@ -520,8 +498,8 @@ class Lab:
             "---\n"
             f"# Written by `python -m lab up` for lab {self.name}.\n"
             f"kube_vip_address: {self.vip}\n"
-            f'vipadm_kubernetes_version: "{self.kubernetes_version}"\n'
-            "node_prep_install_packages: false\n"
+            + (f'vipadm_kubernetes_version: "{self.kubernetes_version}"\n' if self.kubernetes_version else "")
+            + "node_prep_install_packages: false\n"
             "node_prep_load_kernel_modules: false\n"
             + (realnode.INVENTORY_SETTINGS.format(kube_vip_version=self.kube_vip_version) if self.runtime == "real" else "")
         )
@@ -540,8 +518,9 @@ class Lab:
         (etc / "hostname").write_text(node.name + "\n")
         hosts = "".join(f"{n.address}\t{n.name}\n" for n in self.nodes)
         (etc / "hosts").write_text(f"127.0.0.1\tlocalhost\n127.0.1.1\t{node.name}\n::1\tlocalhost ip6-localhost\n{hosts}")
-        # No DNS on nodes: look-ups fail at once on the node's own loopback and never leave the lab.
-        (etc / "resolv.conf").write_text("nameserver 127.0.0.1\n")
+        # The lab's DNS: the lab's names answer, every other name fails at once and nothing leaves the
+        # lab (a node's own loopback would make CoreDNS detect a loop).
+        (etc / "resolv.conf").write_text(f"nameserver {self.plan.dns_address}\n")
         (etc / "machine-id").write_text(secrets.token_hex(16) + "\n")
         ssh = etc / "ssh"
         ssh.mkdir()
@@ -572,21 +551,19 @@ class Lab:
         units.mkdir(parents=True)
         for wants in Path("/etc/systemd/system").glob("*.wants"):
             _opaque_dir(units / wants.name)
-        if self.runtime == "real":
-            realnode.write_first_boot_files(etc, realnode.cgroup_root(plan.netns), self.plan.dns_address)
-            realnode.create_cgroups(realnode.cgroup_root(plan.netns))
-            (node_dir / "containerd").mkdir(exist_ok=True)
-        else:
-            (units / "kubelet.service").write_text(realnode.KUBELET_UNIT)
-            _opaque_dir(etc / "containerd")  # a simulated node has no containerd (the host's config is hidden)
-        # A fresh node has no Kubernetes or etcd state, whatever the host has: the host's Debian etcd
-        # package made /var/lib/etcd, and files appearing there later (the lower layer is live) would
-        # fail kubeadm's DirAvailable--var-lib-etcd check in every node.
+        # A fresh node has no Kubernetes or etcd state, whatever the host has: a host's etcd package
+        # makes /var/lib/etcd, and files appearing there later (the lower layer is live) would fail
+        # kubeadm's DirAvailable--var-lib-etcd check in every node.
         for hidden in HOST_STATE_HIDDEN:
             if Path(hidden).exists():
                 _whiteout(disk / OVERLAY_DIRS["/var/lib"] / Path(hidden).relative_to("/var/lib"))
         _opaque_dir(etc / "kubernetes")
-        (etc / "kubernetes" / "manifests").mkdir()  # made by the kubelet package
+        if self.runtime == "real":
+            realnode.write_first_boot_files(etc, realnode.cgroup_root(plan.netns))
+            realnode.create_cgroups(realnode.cgroup_root(plan.netns))
+            (node_dir / "containerd").mkdir(exist_ok=True)
+        else:
+            _opaque_dir(etc / "containerd")  # a bare node has no containerd (the host's config is hidden)
         root = disk / "root"
         (root / ".ssh").mkdir(mode=0o700)
         shutil.copy(self.state_dir / "keys" / "id_ed25519.pub", root / ".ssh" / "authorized_keys")
@@ -821,7 +798,7 @@ class Lab:
         _run(["ip", "route", "del", "unreachable", str(plan.subnet), "metric", str(GUARD_ROUTE_METRIC)], check=False)
         for generated in ("nodes", "cp", "inventory", "wrappers", "empty", "run", "pods-agent"):
             shutil.rmtree(self.state_dir / generated, ignore_errors=True)
-        for generated in ("known_hosts", "ssh_config", "sim.json", "dns.json", "admin.conf", "lab.json"):
+        for generated in ("known_hosts", "ssh_config", "dns.json", "admin.conf", "lab.json"):
             (self.state_dir / generated).unlink(missing_ok=True)
         shutil.rmtree(self.state_dir / "keys", ignore_errors=True)
 

@@ -8,7 +8,6 @@ node ever reaches a registry). The rest makes up for the machine, not for vipadm
 - each node's kubelet gets its own cgroup root (all nodes share the machine's cgroup v1 tree; two
   kubelets on one root would treat each other's pods as orphans): /etc/default/kubelet;
 - /var/lib/containerd is a plain directory (an overlay cannot hold containerd's overlay snapshots);
-- resolv.conf names the lab's DNS (a node's own loopback would make CoreDNS detect a loop).
 Settings a user could need as well (cgroupfs driver, restrict_oom_score_adj, KubeProxyConfiguration,
 failCgroupV1) are variables of the collection that the lab's inventory sets (core.py writes it).
 """
@@ -62,8 +61,8 @@ def cgroup_root(netns: str) -> str:
     return f"/lab-{netns}"
 
 
-def write_first_boot_files(etc: Path, cgroup: str, dns_address: str) -> None:
-    """Into the node's /etc overlay upper dir (etc): units, kubelet defaults, resolver."""
+def write_first_boot_files(etc: Path, cgroup: str) -> None:
+    """Into the node's /etc overlay upper dir (etc): units, kubelet defaults, the static Pod directory."""
     units = etc / "systemd" / "system"
     (units / "kubelet.service").write_text(KUBELET_UNIT)
     (units / "kubelet.service.d").mkdir(exist_ok=True)
@@ -73,7 +72,7 @@ def write_first_boot_files(etc: Path, cgroup: str, dns_address: str) -> None:
     (wants / "containerd.service").symlink_to(CONTAINERD_UNIT)  # as the containerd package enables it
     (etc / "default").mkdir(exist_ok=True)
     (etc / "default" / "kubelet").write_text(f"KUBELET_EXTRA_ARGS=--cgroup-root={cgroup}\n")
-    (etc / "resolv.conf").write_text(f"nameserver {dns_address}\n")
+    (etc / "kubernetes" / "manifests").mkdir(parents=True, exist_ok=True)  # made by the kubelet package
 
 
 def cgroup_dirs(cgroup: str) -> list[Path]:

@@ -3,7 +3,7 @@
 Slices are claimed across processes (several pytest runs at once) under /run/vipadm-lab-slices/;
 a claim whose process is gone is stale: its lab is torn down and the slice reused. `labs()` is the
 factory the test fixtures wrap (lab/tests/conftest.py, tests/reliability/conftest.py); `claim_slice`
-is for code that drives a lab's life itself (lab/tests/test_lab.py, measure_sim_failover.py).
+is for code that drives a lab's life itself (lab/tests/test_lab.py, lab/tests/test_real_nodes.py).
 """
 
 from __future__ import annotations
@@ -58,7 +58,7 @@ def _release_stale(claim: Path) -> None:
             subnet=data["subnet"],
             control_planes=data["control_planes"],
             workers=data["workers"],
-            runtime="real",  # real or not, down() removes what either kind of node made
+            runtime="bare",  # real or bare, down() removes what either kind of node made (no pins needed)
         )
         lab.down()
         shutil.rmtree(data["state_dir"], ignore_errors=True)
@@ -118,8 +118,8 @@ def claim_slice(control_planes: int, workers: int, wait: float = CLAIM_WAIT) -> 
 def labs():
     """A factory of labs that are up; every lab it made is brought down when the block ends.
 
-    `make(control_planes=3, workers=0, kubernetes_version=None, time_scale=1.0, runtime="simulator")` returns a
-    Lab (runtime "real": the programs built by lab/components; kubernetes_version None: the runtime's default).
+    `make(control_planes=3, workers=0, kubernetes_version=None, runtime="real")` returns a Lab (runtime "real":
+    the programs built by lab/components, kubernetes_version None: the pins' default; "bare": sshd only).
     """
     made: list[tuple[Lab, Path, Path]] = []
 
@@ -127,8 +127,7 @@ def labs():
         control_planes: int = 3,
         workers: int = 0,
         kubernetes_version: str | None = None,
-        time_scale: float = 1.0,
-        runtime: str = "simulator",
+        runtime: str = "real",
     ):
         claim, name, subnet, state_dir = claim_slice(control_planes, workers)
         lab = Lab(
@@ -138,7 +137,6 @@ def labs():
             control_planes=control_planes,
             workers=workers,
             kubernetes_version=kubernetes_version,
-            time_scale=time_scale,
             runtime=runtime,
         )
         made.append((lab, claim, state_dir))

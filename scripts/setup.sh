@@ -4,11 +4,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Debian packages: sshd/arping/etcd-client for the lab nodes; containerd, runc, the CNI plugins,
-# conntrack and socat for real nodes (what a bare-metal node has before kubeadm); gcc + libc6-dev to
-# build pause; python3-yaml/cryptography for the retiring simulator, which runs with the nodes'
-# /usr/bin/python3.
-LAB_DEBS="iptables openssh-server openssh-client iputils-arping iproute2 etcd-server etcd-client python3 python3-yaml python3-cryptography util-linux containerd runc containernetworking-plugins conntrack socat gcc libc6-dev"
+# Debian packages: sshd and arping (preflight's VIP check) for the lab nodes, etcdctl (etcd-client) for
+# the tests that ask a node's etcd; containerd, runc, the CNI plugins, conntrack and socat for real
+# nodes (what a bare-metal node has before kubeadm); gcc + libc6-dev to build pause. Inside the nodes
+# Python is /usr/bin/python3 with its standard library only.
+LAB_DEBS="iptables openssh-server openssh-client iputils-arping iproute2 etcd-client python3 util-linux containerd runc containernetworking-plugins conntrack socat gcc libc6-dev"
 missing=""
 for p in $LAB_DEBS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

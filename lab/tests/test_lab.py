@@ -33,7 +33,7 @@ def ssh(lab: Lab, node: str, command: str, timeout: float = 20, *options: str) -
 
 
 def test_nodes_have_private_hostname_files_and_processes(lab_factory):
-    lab = lab_factory(control_planes=2, workers=1)
+    lab = lab_factory(runtime="bare", control_planes=2, workers=1)
     assert [(n.name, n.role) for n in lab.nodes] == [("cp1", "control_plane"), ("cp2", "control_plane"),
                                                       ("worker1", "worker")]  # fmt: skip
     for node in lab.nodes:
@@ -45,10 +45,9 @@ def test_nodes_have_private_hostname_files_and_processes(lab_factory):
     assert lab.node_file("cp1", private).read_text() == "secret\n"
     assert lab.exec("cp2", ["test", "-e", private], check=False).returncode == 1
     assert not Path(private).parent.exists()
-    # a fresh node has no Kubernetes or etcd state, even where the host has some (Debian's etcd
-    # package makes /var/lib/etcd): kubeadm's DirAvailable--var-lib-etcd must not see the host's
-    assert lab.exec("cp2", ["ls", "-A", "/etc/kubernetes"]).stdout.split() == ["manifests"]
-    assert lab.exec("cp2", ["ls", "-A", "/etc/kubernetes/manifests"]).stdout == ""
+    # a fresh node has no Kubernetes or etcd state, even where the host has some (an etcd package
+    # makes /var/lib/etcd): kubeadm's DirAvailable--var-lib-etcd must not see the host's
+    assert lab.exec("cp2", ["ls", "-A", "/etc/kubernetes"]).stdout == ""
     for state in ("/var/lib/etcd", "/var/lib/kubelet"):
         assert lab.exec("cp2", ["test", "-e", state], check=False).returncode == 1, state
     # /root, /var/lib are private too
@@ -73,18 +72,18 @@ def test_nodes_have_private_hostname_files_and_processes(lab_factory):
     hosts = lab.exec("worker1", ["cat", "/etc/hosts"]).stdout
     for node in lab.nodes:
         assert f"{node.address}\t{node.name}" in hosts
-    # the simulator's tools and the systemctl stand-in exist only inside nodes
-    wrapper = lab.exec("cp1", ["cat", "/usr/local/bin/kubeadm"]).stdout
-    assert "-m lab.sim.kubeadm" in wrapper and f"LAB_SIM_CONFIG={lab.state_dir}/sim.json" in wrapper
-    assert not Path("/usr/local/bin/kubeadm").exists()
-    assert json.loads((lab.state_dir / "sim.json").read_text()) == {"kubernetes_version": "1.32.4", "time_scale": 1.0}
+    # names resolve through the lab's DNS, nothing else does
+    assert lab.exec("cp1", ["getent", "hosts", "controller"]).stdout.split() == [lab.controller_address, "controller"]
+    assert lab.exec("cp1", ["getent", "hosts", "example.com"], check=False).returncode == 2
+    # a bare node has nothing of Kubernetes; the systemctl stand-in exists only inside nodes
+    assert lab.exec("cp1", ["ls", "-A", "/usr/local/bin"]).stdout == ""
     assert "lab" in lab.exec("cp1", ["head", "-c", "300", "/usr/bin/systemctl"]).stdout
     with open("/usr/bin/systemctl", "rb") as host_systemctl:
         assert host_systemctl.read(4) == b"\x7fELF"
 
 
 def test_ssh_with_host_keys_and_ansible_ping(lab_factory):
-    lab = lab_factory(control_planes=2, workers=1)
+    lab = lab_factory(runtime="bare", control_planes=2, workers=1)
     for node in lab.nodes:
         result = ssh(lab, node.name, "hostname; cat /proc/1/comm")
         assert result.returncode == 0, result.stderr
@@ -134,7 +133,7 @@ except OSError as exc:
 
 
 def test_nodes_cannot_open_connections_to_the_controller_namespace(lab_factory):
-    lab = lab_factory(control_planes=2)
+    lab = lab_factory(runtime="bare", control_planes=2)
     server, port = _listen("0.0.0.0")
     server.setblocking(False)
     try:
@@ -169,11 +168,11 @@ def test_nodes_cannot_open_connections_to_the_controller_namespace(lab_factory):
 
 
 def test_overlapping_subnet_is_refused_and_nothing_changes(lab_factory, tmp_path):
-    lab = lab_factory(control_planes=1)
+    lab = lab_factory(runtime="bare", control_planes=1)
     mine = (lab.name, str(lab.plan.subnet), "vtover", "192.0.2.")
     before = _snapshot(mine)
     for subnet, clash in ((str(lab.plan.subnet), str(lab.plan.subnet)), ("192.0.2.0/24", "dev eth0")):
-        other = Lab(name="vtover", state_dir=tmp_path / "other", subnet=subnet, control_planes=1, runtime="simulator")
+        other = Lab(name="vtover", state_dir=tmp_path / "other", subnet=subnet, control_planes=1, runtime="bare")
         with pytest.raises(LabError, match="overlaps existing route") as refused:
             other.up()
         assert clash in str(refused.value)
@@ -200,7 +199,7 @@ def _snapshot(only: tuple[str, ...]) -> dict:
 
 
 def test_stop_start_isolate_rejoin(lab_factory):
-    lab = lab_factory(control_planes=2)
+    lab = lab_factory(runtime="bare", control_planes=2)
     lab.exec("cp1", ["sh", "-c", "echo kept > /var/lib/disk-mark; echo lost > /run/ram-mark"])
     lab.exec("cp1", ["sh", "-c", "setsid sleep 300 >/dev/null 2>&1 &"])
     # `setsid` execs `sleep` a moment after the shell returns
@@ -282,9 +281,10 @@ def test_down_leaves_nothing_and_up_down_twice(tmp_path):
         routes_before = [r for r in _routes() if subnet in r]
         children_before = _children(os.getpid())
         for cycle in range(2):
-            lab = Lab(name=name, state_dir=state_dir, subnet=subnet, control_planes=2, workers=1, runtime="simulator")
+            lab = Lab(name=name, state_dir=state_dir, subnet=subnet, control_planes=2, workers=1, runtime="bare")
             lab.up()
-            assert sorted(_lab_footprint(name)["netns"]) == [f"{name}-cp1", f"{name}-cp2", f"{name}-worker1"]
+            assert sorted(_lab_footprint(name)["netns"]) == [f"{name}-cp1", f"{name}-cp2", f"{name}-dns",
+                                                             f"{name}-worker1"]  # fmt: skip
             pids = [row["pid"] for row in lab.status()]
             started = {pid: _start_time(pid) for pid in pids}
             assert all(pids) and ssh(lab, "worker1", "hostname").stdout.strip() == "worker1"
@@ -295,7 +295,7 @@ def test_down_leaves_nothing_and_up_down_twice(tmp_path):
             assert _children(os.getpid()) == children_before
             assert sorted(p.name for p in state_dir.iterdir()) == []
     finally:
-        Lab(name=name, state_dir=state_dir, subnet=subnet, control_planes=2, workers=1, runtime="simulator").down()
+        Lab(name=name, state_dir=state_dir, subnet=subnet, control_planes=2, workers=1, runtime="bare").down()
         shutil.rmtree(state_dir, ignore_errors=True)
         claim.unlink()
 

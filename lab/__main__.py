@@ -36,7 +36,10 @@ def _parser() -> argparse.ArgumentParser:
     build.add_argument("--kubernetes", default=None, help="a pinned Kubernetes release or minor (default: the pins' default)")
     build.add_argument("--kube-vip", default=None,
                        help="a pinned kube-vip tag (default: the pins' default); 'all': also every other pinned tag")
-    build.add_argument("--all", action="store_true", help="every pinned Kubernetes minor, and every kube-vip tag")
+    build.add_argument("--kubeadm", choices=("all",), default=None,
+                       help="'all': also kubeadm alone of every pinned minor (the per-minor config validation)")
+    build.add_argument("--all", action="store_true",
+                       help="every pin the lab's nodes run, kubeadm of every pinned minor, and every kube-vip tag")
     build.add_argument("--jobs", type=int, default=1, help="components built at once (default 1: 2 GB RSS each)")
     pins = commands.add_parser("pins", help="show the pins; --refresh records the images each pinned kubeadm asks for")
     pins.add_argument("--refresh", action="store_true")
@@ -127,17 +130,15 @@ def _components(args) -> int:
         started = time.monotonic()
         if args.command == "pins":
             return _pins(builder, args)
-        if args.all:
-            versions = [pin.version for pin in builder.pins.kubernetes.values()]
-            builds = [builder.build_pin(version) for version in versions]
+        lab_versions = builder.pins.lab_versions if args.all else [args.kubernetes]
+        builds = [builder.build_pin(version, None if args.all or args.kube_vip == "all" else args.kube_vip)
+                  for version in lab_versions]  # fmt: skip
+        if args.all or args.kube_vip == "all":
             for tag in builder.pins.kube_vip:
                 builder.kube_vip(tag)
-        elif args.kube_vip == "all":  # the pin with its default kube-vip, and every tag's binary and image
-            builds = [builder.build_pin(args.kubernetes)]
-            for tag in builder.pins.kube_vip:
-                builder.kube_vip(tag)
-        else:
-            builds = [builder.build_pin(args.kubernetes, args.kube_vip)]
+        if args.all or args.kubeadm == "all":
+            for pin in builder.pins.kubernetes.values():
+                builder.kubeadm(pin.version)
         for build in builds:
             print(f"Kubernetes {build.kubernetes_version} + kube-vip {build.kube_vip_tag}: {len(build.images)} images")
         print(f"done in {time.monotonic() - started:.2f} s; cache {builder.cache}")
@@ -155,7 +156,7 @@ def _pins(builder, args) -> int:
     only = builder.pins.kubernetes_pin(args.kubernetes).minor if args.kubernetes else None
     for minor, pin in builder.pins.kubernetes.items():
         if refresh and only in (None, minor):
-            asked = builder.kubernetes(pin.version).info["kubeadm_images"]
+            asked = builder.kubeadm(pin.version).info["kubeadm_images"]
             versions = recipes.image_list_versions(asked)
             text = pin_data.with_images(text, minor, versions)
             print(f"{pin.version}: kubeadm asks for " + ", ".join(asked))

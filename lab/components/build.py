@@ -157,9 +157,11 @@ class Builder:
 
     # ---- the cache ----------------------------------------------------------------------------
 
-    def _cached(self, component: str, version: str, key: str, produce: Callable[[Path, Path], dict]) -> Result:
+    def _cached(self, component: str, version: str, key: str, produce: Callable[[Path, Path], dict],
+                build: bool = True) -> Result | None:
         """The result of component/version/key: from the cache, or made by produce(tmp_dir, log_path)
-        into a temporary directory that is renamed into place when produce returned."""
+        into a temporary directory that is renamed into place when produce returned. build=False: None
+        when it is not in the cache (tests that use a component only when CI has built it)."""
         name = f"{component}-{version}-{key}"
         final = self.cache / name
         label = f"{component} {version}"
@@ -167,6 +169,8 @@ class Builder:
         if result is not None:
             self.log(f"{label}: cached, nothing to build ({final})")
             return result
+        if not build:
+            return None
         for sub in ("locks", "tmp", "logs"):
             (self.cache / sub).mkdir(parents=True, exist_ok=True)
         with open(self.cache / "locks" / f"{name}.lock", "a") as lock:
@@ -253,9 +257,10 @@ class Builder:
             ))  # fmt: skip
         return peak
 
-    def kubernetes(self, version: str) -> Result:
+    def kubernetes(self, version: str, build: bool = True) -> Result | None:
         """kubeadm, kubelet, kubectl, the control plane and kube-proxy, stamped with the version, and
-        the images kubeadm runs (kube-apiserver, kube-controller-manager, kube-scheduler, kube-proxy)."""
+        the images kubeadm runs (kube-apiserver, kube-controller-manager, kube-scheduler, kube-proxy).
+        build=False: None unless it is in the cache."""
         recipes.parse_version(version)
         ldflags = recipes.kubernetes_ldflags(version)
         iptables = _iptables_files()
@@ -265,21 +270,7 @@ class Builder:
         )  # fmt: skip
 
         def produce(out: Path, log_path: Path) -> dict:
-            module = self._module_dir("k8s.io/kubernetes", f"v{version}", log_path)
-            work = out / "work"
-            work.mkdir()
-            (work / "go.mod").write_text(recipes.kubernetes_wrapper_gomod(version, Path(module["GoMod"]).read_text()))
-            peak = self._run(
-                ["go", "build", "-trimpath", "-ldflags", ldflags, "-o", f"{out / 'bin'}/", *recipes.kubernetes_packages()],
-                log_path, f"go build of Kubernetes {version}", cwd=work, env=self._go_env(),
-            )  # fmt: skip
-            kubeadm = str(out / "bin" / "kubeadm")
-            stamped = self._output([kubeadm, "version", "-o", "short"], "kubeadm version").strip()
-            if stamped != f"v{version}":
-                raise BuildError(f"the built kubeadm says it is {stamped!r}, not v{version}: the version stamp did not take")
-            listed = self._output(
-                [kubeadm, "config", "images", "list", "--kubernetes-version", f"v{version}"], "kubeadm config images list"
-            ).split()
+            _, listed, peak = self._kubeadm_build(out, log_path, version, ldflags, recipes.kubernetes_packages())
             references = {}
             for name in recipes.KUBERNETES_IMAGES:
                 reference = _reference_named(listed, name)
@@ -296,7 +287,45 @@ class Builder:
             return {"images": references, "kubeadm_images": listed, "peak_rss_kib": peak,
                     "source": f"k8s.io/kubernetes@v{version} (Go module proxy)"}  # fmt: skip
 
-        return self._cached("kubernetes", version, key, produce)
+        return self._cached("kubernetes", version, key, produce, build=build)
+
+    def kubeadm(self, version: str, build: bool = True) -> Result | None:
+        """kubeadm alone, stamped with the version, and the images it asks for: what the per-minor config
+        validation needs of a release the lab's nodes do not run (one package to build, not seven).
+        build=False: None unless it is in the cache. A cached build of all of this release serves as is."""
+        whole = self.kubernetes(version, build=False)
+        if whole is not None:
+            return whole
+        recipes.parse_version(version)
+        ldflags = recipes.kubernetes_ldflags(version)
+        key = recipes.cache_key("kubeadm", version, self.go_version, ldflags=ldflags)
+
+        def produce(out: Path, log_path: Path) -> dict:
+            kubeadm, listed, peak = self._kubeadm_build(out, log_path, version, ldflags, ["k8s.io/kubernetes/cmd/kubeadm"])
+            return {"kubeadm_images": listed, "peak_rss_kib": peak,
+                    "source": f"k8s.io/kubernetes@v{version} (Go module proxy)"}  # fmt: skip
+
+        return self._cached("kubeadm", version, key, produce, build=build)
+
+    def _kubeadm_build(self, out: Path, log_path: Path, version: str, ldflags: str, packages: list[str]):
+        """go build of packages (kubeadm among them) in a wrapper module of k8s.io/kubernetes; returns the
+        kubeadm path, what `kubeadm config images list` names for the version, and the peak RSS."""
+        module = self._module_dir("k8s.io/kubernetes", f"v{version}", log_path)
+        work = out / "work"
+        work.mkdir()
+        (work / "go.mod").write_text(recipes.kubernetes_wrapper_gomod(version, Path(module["GoMod"]).read_text()))
+        peak = self._run(
+            ["go", "build", "-trimpath", "-ldflags", ldflags, "-o", f"{out / 'bin'}/", *packages],
+            log_path, f"go build of Kubernetes {version}", cwd=work, env=self._go_env(),
+        )  # fmt: skip
+        kubeadm = str(out / "bin" / "kubeadm")
+        stamped = self._output([kubeadm, "version", "-o", "short"], "kubeadm version").strip()
+        if stamped != f"v{version}":
+            raise BuildError(f"the built kubeadm says it is {stamped!r}, not v{version}: the version stamp did not take")
+        listed = self._output(
+            [kubeadm, "config", "images", "list", "--kubernetes-version", f"v{version}"], "kubeadm config images list"
+        ).split()
+        return kubeadm, listed, peak
 
     def etcd(self, image_tag: str) -> Result:
         version = recipes.etcd_source_version(image_tag)

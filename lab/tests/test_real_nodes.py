@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from lab import realnode
+from lab.nodes import real as realnode
 from lab.slices import claim_slice
 from lab.core import Lab
 from tests.integration.test_real_lab import livez, wait_for

@@ -9,7 +9,7 @@ node ever reaches a registry). The rest makes up for the machine, not for vipadm
   kubelets on one root would treat each other's pods as orphans): /etc/default/kubelet;
 - /var/lib/containerd is a plain directory (an overlay cannot hold containerd's overlay snapshots);
 Settings a user could need as well (cgroupfs driver, restrict_oom_score_adj, KubeProxyConfiguration,
-failCgroupV1) are variables of the collection that the lab's inventory sets (core.py writes it).
+failCgroupV1) are variables of the collection that the lab's inventory sets (lab/core.py writes it).
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 Started by the controller as
     nsenter --net=/run/netns/<ns> unshare --mount --uts --pid --fork --propagation private \
-        /usr/bin/python3 -I -S node_init.py <node dir>/boot.json
+        /usr/bin/python3 -I -S pid1.py <node dir>/boot.json
 so it runs in the node's network namespace and in a fresh mount, UTS and PID namespace. It builds
 the node's private file system (overlays on /etc, /var/lib, /var/log, /root, /usr/local/bin,
 tmpfs /run, own /proc and /sys), sets the hostname, applies /etc/sysctl.d for the keys of its own

@@ -1,8 +1,13 @@
 """Pod networking as a CNI daemon gives it (what kind's kindnetd does), done from the controller.
 
-Each node gets a CNI configuration (Debian's bridge + host-local plugins) whose range is the podCIDR
-that the controller-manager gave its Node, and a route to every other node's range via that
-node's address; the lab's DNS namespace gets the same routes so CoreDNS's upstream can answer pods.
+Each node that is a member of the cluster gets a CNI configuration (Debian's bridge + host-local
+plugins) whose range is the podCIDR that the controller-manager gave its Node, and a route to every
+other node's range via that node's address; the lab's DNS namespace gets the same routes so CoreDNS's
+upstream can answer pods. A member is a node whose kubelet has joined (kubeadm init/join wrote its
+kubelet.conf) and whose Node is listed: a CNI's DaemonSet pod runs there and nowhere else. After
+`kubeadm reset` (kubelet.conf removed, the node's containers gone) the agent writes nothing into the
+node any more, even while its Node object is still listed, as the DaemonSet pod that would have
+written is gone with the reset.
 The agent reads the Node objects through the cluster's endpoint with the admin.conf of a control
 plane (the lab is the cluster's operator here, as a CNI's DaemonSet would hold its own credential).
 
@@ -24,6 +29,7 @@ import urllib.request
 from pathlib import Path
 
 CONFLIST_PATH = "/etc/cni/net.d/10-lab.conflist"
+KUBELET_CONF = "/etc/kubernetes/kubelet.conf"  # written by kubeadm init/join, removed by kubeadm reset
 POLL_SECONDS = 1.0
 
 
@@ -134,8 +140,10 @@ class Agent:
             node = plan.node
             if not self.lab.is_running(node):
                 continue
+            if not self.lab.node_file(node, KUBELET_CONF).exists():
+                continue  # not joined yet, or reset: no DaemonSet pod of a CNI would run here
             cidr = cidrs.get(node.name)
-            if cidr:
+            if cidr:  # its Node is listed and has its range
                 path = self.lab.node_file(node, CONFLIST_PATH)
                 text = conflist(cidr)
                 try:

@@ -120,6 +120,9 @@ class Lab(Nodes, Network):
             data = json.loads(path.read_text())
         except FileNotFoundError:
             raise LabError(f"no lab is up with state in {path.parent} (no lab.json): run `up` first") from None
+        runtime = data.get("runtime", "real")
+        if runtime not in RUNTIMES:  # a lab of an older checkout (the retired simulator): down as bare nodes
+            runtime = "bare"
         return cls(
             name=data["name"],
             state_dir=path.parent,
@@ -127,7 +130,7 @@ class Lab(Nodes, Network):
             control_planes=data["control_planes"],
             workers=data["workers"],
             kubernetes_version=data["kubernetes_version"],
-            runtime=data.get("runtime", "real"),
+            runtime=runtime,
             kube_vip_version=data.get("kube_vip_version"),
         )
 

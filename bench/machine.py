@@ -5,6 +5,8 @@ import platform
 import subprocess
 from pathlib import Path
 
+from lab.nodes import limits
+
 
 def _mb(kib):
     """/proc's "kB" (KiB) in MB."""
@@ -62,40 +64,6 @@ def _children():
     return children
 
 
-def _inotify_instances(pid):
-    """How many inotify instances (file descriptors) the process holds."""
-    try:
-        fds = os.listdir(f"/proc/{pid}/fd")
-    except OSError:
-        return 0
-    count = 0
-    for fd in fds:
-        try:
-            count += os.readlink(f"/proc/{pid}/fd/{fd}") == "anon_inode:inotify"
-        except OSError:
-            continue
-    return count
-
-
-def inotify_instances_in_use():
-    """inotify instances held by every process of the machine (all of root's: the lab's nodes have no user
-    namespace of their own, so their kubelets and containerds share root's fs.inotify.max_user_instances)."""
-    return sum(_inotify_instances(int(pid)) for pid in os.listdir("/proc") if pid.isdigit())
-
-
-def ensure_inotify_instances(needed):
-    """Raise fs.inotify.max_user_instances to `needed` when it is lower: (before, after).
-
-    A kubelet that cannot get an inotify instance fails to start cAdvisor ("inotify_init: too many open
-    files"), exits and is restarted again and again, and its Node is not registered; the default 128 holds
-    about ten real nodes on one machine (kind documents the same limit for its nodes)."""
-    path = Path("/proc/sys/fs/inotify/max_user_instances")
-    before = int(path.read_text(encoding="ascii"))
-    if before < needed:
-        path.write_text(f"{needed}\n", encoding="ascii")
-    return before, max(before, needed)
-
-
 def _rss_pss_kb(pid):
     try:
         with open(f"/proc/{pid}/smaps_rollup", encoding="ascii") as rollup:
@@ -122,6 +90,6 @@ def node_memory(lab):
             todo.extend(children.get(pid, ()))
             one_rss, one_pss = _rss_pss_kb(pid)
             rss, pss, count = rss + one_rss, pss + one_pss, count + 1
-            inotify += _inotify_instances(pid)
+            inotify += limits.instances_held(pid)
         result[row["name"]] = {"pss_mb": _mb(pss), "rss_mb": _mb(rss), "processes": count, "inotify": inotify}
     return result

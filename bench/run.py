@@ -38,6 +38,7 @@ if str(REPO) not in sys.path:
 # pylint: disable=wrong-import-position
 from bench import floor, machine, slices  # noqa: E402
 from lab import Lab  # noqa: E402
+from lab.nodes import limits  # noqa: E402
 
 VENV_BIN = REPO / ".venv" / "bin"
 PREPARE = REPO / "playbooks" / "node_prep.yml"
@@ -51,10 +52,6 @@ KUBEADM_COMMANDS = ("kubeadm init", "kubeadm join --control-plane")
 # Seconds to wait, untimed, for a bootstrapped cluster to settle (nodes Ready, Pods Running) before its
 # memory is read and before the re-run.
 SETTLE_TIMEOUT = 180
-# fs.inotify.max_user_instances the bench makes sure of: every real node's kubelet and containerd hold about
-# a dozen inotify instances of root's (measured: results.json, memory.*.inotify), other labs' nodes as well.
-INOTIFY_INSTANCES = 1024
-INOTIFY_PER_NODE = 32
 
 
 class BenchError(RuntimeError):
@@ -536,14 +533,10 @@ def main(argv=None):
     print(f"bench: {command.strip()}; logs in {workdir}", flush=True)
     started = time.monotonic()
     about = machine.describe(VENV_BIN / "ansible")
-    about["inotify_instances_in_use_at_start"] = machine.inotify_instances_in_use()
-    needed = max(INOTIFY_INSTANCES, about["inotify_instances_in_use_at_start"]
-                 + INOTIFY_PER_NODE * (args.control_planes + max(args.workers)))
-    about["inotify_max_user_instances"] = machine.ensure_inotify_instances(needed)
-    if about["inotify_max_user_instances"][0] < needed:
-        print(f"bench: fs.inotify.max_user_instances raised from {about['inotify_max_user_instances'][0]} to "
-              f"{needed}: with fewer, kubelets of a large lab fail to start (inotify_init: too many open files)",
-              flush=True)
+    # The lab raises fs.inotify.max_user_instances for each lab it brings up; the largest size at once here.
+    about["inotify_instances_in_use_at_start"] = limits.instances_in_use()
+    about["inotify_max_user_instances"] = limits.ensure_for_nodes(args.control_planes, max(args.workers),
+                                                                  log=lambda line: print(line, flush=True))
     samples = []
     try:
         measure(args, workdir, samples)

@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 from .network.bridge import Network
-from .nodes import real as realnode
+from .nodes import limits, real as realnode
 from .nodes.node import STOP_TIMEOUT, Nodes
 from .plan import LabPlan, Node, PlanError, make_plan
 from .system import LabError, global_lock as _global_lock, pid_alive as _pid_alive, run as _run, start_time as _start_time
@@ -205,6 +205,10 @@ class Lab(Nodes, Network):
             self.components = Builder(log=log or (lambda line: None)).build_pin(self.kubernetes_version, self.kube_vip_version)
         with _global_lock():
             self._check_free()
+            if self.runtime == "real":  # kubelets and containerds of every lab share root's inotify instances
+                control_planes = sum(1 for node in self.nodes if node.role == "control_plane")
+                limits.ensure_for_nodes(control_planes, len(self.nodes) - control_planes,
+                                        log=log or (lambda line: print(line, file=sys.stderr)))
             self.state_dir.mkdir(parents=True, exist_ok=True)
             self._save()
             try:

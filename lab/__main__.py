@@ -152,19 +152,16 @@ def _pins(builder, args) -> int:
     refresh = args.refresh
     from .components import pins as pin_data, recipes
 
-    text = builder.pins.path.read_text()
-    only = builder.pins.kubernetes_pin(args.kubernetes).minor if args.kubernetes else None
+    only = builder.pins.kubernetes_pin(args.kubernetes, for_nodes=False).minor if args.kubernetes else None
     for minor, pin in builder.pins.kubernetes.items():
         if refresh and only in (None, minor):
             asked = builder.kubeadm(pin.version).info["kubeadm_images"]
             versions = recipes.image_list_versions(asked)
-            text = pin_data.with_images(text, minor, versions)
-            print(f"{pin.version}: kubeadm asks for " + ", ".join(asked))
+            # written minor by minor: a build that fails later keeps what the earlier kubeadms said
+            builder.pins.path.write_text(pin_data.with_images(builder.pins.path.read_text(), minor, versions))
+            print(f"{pin.version}: kubeadm asks for " + ", ".join(asked) + f" (written to {builder.pins.path})")
         else:
             print(f"{pin.version}: {pin.images or 'images not recorded yet (run pins --refresh)'}")
-    if refresh:
-        builder.pins.path.write_text(text)
-        print(f"wrote {builder.pins.path}")
     print("kube-vip: " + ", ".join(builder.pins.kube_vip) + f" (default {builder.pins.default_kube_vip})")
     return 0
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every test of vipadm: linters, ansible-test sanity, the lab's components build (cached),
-# pytest (unit, integration, lab, simulator) and the Molecule scenario on the lab. Expects scripts/setup.sh to have run.
+# pytest (unit, integration, lab, reliability) and the Molecule scenario on the lab. Expects scripts/setup.sh to have run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PWD/.venv/bin:$PATH"
@@ -17,7 +17,7 @@ if [ -x scripts/sanity.sh ]; then
   scripts/sanity.sh
 fi
 step "lab components (built from upstream sources, or taken from the cache)"
-python -m lab build --kube-vip all   # every pinned kube-vip tag too: the manifest differential test runs them
+python -m lab build --kube-vip all --kubeadm all   # also every kube-vip tag and kubeadm of every minor: the differential and per-minor tests run them
 step "pytest"
 rc=0; pytest "$@" || rc=$?
 [ "$rc" = 0 ] || [ "$rc" = 5 ] || exit "$rc"   # 5 = no tests collected

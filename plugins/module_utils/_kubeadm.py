@@ -13,8 +13,8 @@ import json
 import re
 import signal
 
-SUPPORTED_MINORS = (29, 36)
-SUPPORTED_RANGE_TEXT = '1.29 to 1.36'
+from ansible_collections.vipadm.kubeadm.plugins.module_utils._versions import SUPPORTED_KUBERNETES_MINORS, SUPPORTED_KUBERNETES_TEXT
+
 # kubeadm.k8s.io/v1beta4 is served from 1.31 (reference section 6); v1beta3 before.
 V1BETA4_FROM_MINOR = 31
 API_V1BETA3 = 'kubeadm.k8s.io/v1beta3'
@@ -59,10 +59,10 @@ def parse_kubernetes_version(text):
 def checked_kubernetes_version(text):
     """Return the ``v``-prefixed version kubeadm expects, or fail outside the supported range."""
     major, minor, patch, suffix = parse_kubernetes_version(text)
-    if major != 1 or not SUPPORTED_MINORS[0] <= minor <= SUPPORTED_MINORS[1]:
+    if major != 1 or not SUPPORTED_KUBERNETES_MINORS[0] <= minor <= SUPPORTED_KUBERNETES_MINORS[1]:
         raise KubeadmError(
             'Kubernetes %s is not supported by vipadm: supported are %s; set kubernetes_version to a '
-            'release in that range.' % (text, SUPPORTED_RANGE_TEXT))
+            'release in that range.' % (text, SUPPORTED_KUBERNETES_TEXT))
     return 'v%d.%d.%d%s' % (major, minor, patch, suffix)
 
 

@@ -16,7 +16,8 @@ __metaclass__ = type
 
 import re
 
-SUPPORTED_MINORS = (29, 36)  # Kubernetes 1.29 .. 1.36
+from ansible_collections.vipadm.kubeadm.plugins.module_utils._versions import SUPPORTED_KUBERNETES_MINORS
+
 
 # kubeadm's constants.PauseVersion per minor: the sandbox image `kubeadm config images list` names.
 # Containerd must use the same one, or kubeadm warns and the kubelet pulls a second pause image.
@@ -29,6 +30,7 @@ PAUSE_VERSIONS = {
     34: "3.10.1",
     35: "3.10.1",
     36: "3.10.2",
+    37: "3.10.2",
 }
 
 # containerd 1.x lacks the CRI RuntimeConfig call. From Kubernetes 1.36 the kubelet warns about it and falls
@@ -65,7 +67,7 @@ class NodePrepError(Exception):
 
 
 def parse_kubernetes_version(text):
-    """'1.32.4' or 'v1.32.4' -> (1, 32, 4); refuses anything else and minors outside 1.29..1.36."""
+    """'1.32.4' or 'v1.32.4' -> (1, 32, 4); refuses anything else and minors outside the supported range."""
     match = _VERSION_RE.match(str(text).strip()) if text is not None else None
     if not match:
         raise NodePrepError(
@@ -73,7 +75,7 @@ def parse_kubernetes_version(text):
             "version such as 1.32.4 (the packages are pinned to it)." % (text,)
         )
     major, minor, patch = (int(part) for part in match.groups())
-    low, high = SUPPORTED_MINORS
+    low, high = SUPPORTED_KUBERNETES_MINORS
     if major != 1 or not low <= minor <= high:
         raise NodePrepError(
             "Kubernetes %d.%d.%d is not supported by node_prep: choose a version from 1.%d to 1.%d "

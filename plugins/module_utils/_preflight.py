@@ -16,8 +16,10 @@ import ipaddress
 import os
 import re
 
+from ansible_collections.vipadm.kubeadm.plugins.module_utils._versions import SUPPORTED_KUBERNETES_MINORS, skew_errors
+
 # Kubernetes minors vipadm bootstraps (kubeadm config API v1beta3 below 1.31, v1beta4 from 1.31).
-SUPPORTED_KUBERNETES = ((1, 29), (1, 36))
+SUPPORTED_KUBERNETES = ((1, SUPPORTED_KUBERNETES_MINORS[0]), (1, SUPPORTED_KUBERNETES_MINORS[1]))
 # kube-vip releases the bootstrap works with: --k8sConfigPath (super-admin.conf during init) exists from
 # v0.7.0; the manifest generator knows releases up to v1.2.x.
 SUPPORTED_KUBE_VIP = ((0, 7), (1, 2))
@@ -234,7 +236,8 @@ def evaluate(settings, control_planes, workers, nodes):
       bgp_peers, interface (None = each host's default-route interface), init_host (None = first).
     control_planes, workers: inventory host names.
     nodes: inventory host name -> report of preflight_facts (hostname, address, interfaces,
-      default_interface, kubeadm_path, cluster_state, vip_tcp_answers, vip_arp_answers), may be empty
+      default_interface, kubeadm_path, kubeadm_version, kubelet_version, cluster_state, vip_tcp_answers,
+      vip_arp_answers), may be empty
       when only the inventory is checked.
     Returns dict(errors=[...], warnings=[...], init_host=name, cluster_exists=bool).
     """
@@ -289,6 +292,9 @@ def evaluate(settings, control_planes, workers, nodes):
         if not report.get("kubeadm_path"):
             errors.append("%s: kubeadm is not installed (not found in PATH): install kubeadm, kubelet and a "
                           "container runtime first (the node_prep role does it)." % name)
+        elif not check_kubernetes_version(settings.get("kubernetes_version")):
+            errors.extend(skew_errors(name, settings.get("kubernetes_version"), report.get("kubeadm_version"),
+                                      report.get("kubelet_version")))
         if vip is not None:
             on_interfaces = sorted(iface for iface in (report.get("interfaces") or {})
                                    if any(net.ip == vip for net in _node_interface_networks(report, iface)))

@@ -25,7 +25,7 @@ description:
     finish, is refused with a message naming what was found; run the reset playbook on it first.
   - When C(kubeadm init) fails, the message names the failed phase and kubeadm's error in one sentence;
     the full output is in RV(stdout) and RV(stderr).
-  - Supports Kubernetes 1.29 to 1.36.
+  - Supports Kubernetes 1.29 to 1.37.
 author:
   - vipadm developers (@vipadm)
 attributes:

@@ -22,7 +22,7 @@ description:
   - Known kubeadm failures become one sentence each - endpoint not answering, token unknown or expired,
     CA hash mismatch, certificate key expired or wrong, node already part of a cluster, other preflight errors.
     The full output is in RV(stdout) and RV(stderr), the kind in RV(failure).
-  - Supports Kubernetes 1.29 to 1.36.
+  - Supports Kubernetes 1.29 to 1.37.
 author:
   - vipadm developers (@vipadm)
 attributes:

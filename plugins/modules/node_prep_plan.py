@@ -17,7 +17,7 @@ description:
     manager, the Kubernetes package repository of that minor version, where containerd comes from,
     the pinned package specs, the pause image that kubeadm of that version expects, how that version
     runs on containerd 1.x and the directory of the CNI plugins.
-  - Refuses, without changing anything, a Kubernetes version outside 1.29 to 1.36 or a platform
+  - Refuses, without changing anything, a Kubernetes version outside 1.29 to 1.37 or a platform
     other than Debian 12, Ubuntu 22.04/24.04 and RHEL-family 9.
   - Used by the C(vipadm.kubeadm.node_prep) role before it changes anything.
 author:

@@ -13,7 +13,7 @@ module: preflight_facts
 short_description: Report what the bootstrap preflight needs to know about a node, changing nothing
 description:
   - Reports the node's hostname, interfaces with their addresses, the default-route interface, where
-    C(kubeadm) is, how far C(kubeadm init) or C(kubeadm join) got on it (from the files kubeadm writes),
+    C(kubeadm) is, the versions of the installed kubeadm and kubelet, how far C(kubeadm init) or C(kubeadm join) got on it (from the files kubeadm writes),
     and whether the VIP already answers (TCP from the node; ARP on the VIP interface when asked).
   - A C(kubeadm init), C(join) or C(reset) still running on the node (left by an earlier run whose controller
     stopped; kubeadm goes on without it) is waited for, up to O(kubeadm_timeout) seconds, before the node's
@@ -104,6 +104,16 @@ kubeadm_path:
   returned: always
   type: str
   sample: /usr/bin/kubeadm
+kubeadm_version:
+  description: What C(kubeadm version -o short) prints; null when kubeadm is not installed or did not answer.
+  returned: always
+  type: str
+  sample: v1.36.3
+kubelet_version:
+  description: What C(kubelet --version) prints; null when the kubelet is not installed or did not answer.
+  returned: always
+  type: str
+  sample: Kubernetes v1.36.3
 kubeadm_files:
   description: The kubeadm-written files that exist.
   returned: always
@@ -148,12 +158,24 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.vipadm.kubeadm.plugins.module_utils import _preflight
 
 
+BIN_DIRS = ["/usr/local/bin", "/usr/bin"]
+
+
 def _ip_json(module, args):
     ip = module.get_bin_path("ip", required=True)
     rc, out, err = module.run_command([ip, "-j"] + args)
     if rc != 0:
         module.fail_json(msg="'ip -j %s' failed: %s" % (" ".join(args), err.strip()))
     return json.loads(out or "[]")
+
+
+def _version_of(module, path, args):
+    """First line of `path args` (a version), or None when there is no such binary or it failed."""
+    if not path:
+        return None
+    rc, out, dummy = module.run_command([path] + args)
+    lines = out.strip().splitlines() if rc == 0 else []
+    return lines[0].strip() if lines else None
 
 
 def _tcp_answers(vip, port, timeout):
@@ -227,12 +249,15 @@ def main():
     interfaces = _preflight.parse_ip_addr_json(_ip_json(module, ["addr", "show"]))
     default_iface = _preflight.default_interface(_ip_json(module, ["route", "show", "default"]))
     present = [path for path in _preflight.KUBEADM_FILES if os.path.isfile(path)]
+    kubeadm = module.get_bin_path("kubeadm", opt_dirs=BIN_DIRS)
     result = dict(
         changed=False,
         hostname=socket.gethostname().lower(),
         interfaces=interfaces,
         default_interface=default_iface,
-        kubeadm_path=module.get_bin_path("kubeadm", opt_dirs=["/usr/local/bin", "/usr/bin"]),
+        kubeadm_path=kubeadm,
+        kubeadm_version=_version_of(module, kubeadm, ["version", "-o", "short"]),
+        kubelet_version=_version_of(module, module.get_bin_path("kubelet", opt_dirs=BIN_DIRS), ["--version"]),
         kubeadm_files=present,
         cluster_state=_preflight.classify_state(present),
         vip_tcp_answers=False,

@@ -175,7 +175,7 @@ def test_node_prep_on_the_lab(lab, tmp_path, repository_mirror):
     # 1. Refusals come before any change, on every node.
     process, recap = run_playbook(lab, tmp_path, vipadm_kubernetes_version="1.28.5", **settings)
     assert process.returncode != 0
-    assert "Kubernetes 1.28.5 is not supported by node_prep: choose a version from 1.29 to 1.36" in process.stdout
+    assert "Kubernetes 1.28.5 is not supported by node_prep: choose a version from 1.29 to 1.37" in process.stdout
     assert all(recap[node]["failed"] == 1 and recap[node]["changed"] == 0 for node in nodes)
     assert contents(lab, nodes, WRITTEN) == before_refusals
 

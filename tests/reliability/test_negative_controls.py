@@ -138,7 +138,7 @@ def test_manifests_copied_before_the_joins(lab, tmp_path):
     assert lab.node_file("cp2", KUBE_VIP_MANIFEST).stat().st_mtime < join_started
     # kubeadm 1.36 has no DirAvailable--etc-kubernetes-manifests check on join (reference kubeadm.md 1.3):
     # the early manifest does not stop the join, and kube-vip on cp2 waits for admin.conf that the join
-    # writes. The field failure (eks-anywhere #4543) was kubeadm <= 1.22, outside vipadm's 1.29-1.36.
+    # writes. The field failure (eks-anywhere #4543) was kubeadm <= 1.22, outside vipadm's 1.29-1.37.
     assert run.rc == 0, run
     assert len(joins) == 1, joins
     assert_healthy_ha(lab, tmp_path, control_planes=("cp1", "cp2"), workers=(), max_inits=2)

@@ -60,9 +60,9 @@ def test_config_api_per_version(version, api):
     assert k.config_api_version(k.checked_kubernetes_version(version)) == api
 
 
-@pytest.mark.parametrize('version', ['1.28.9', '1.37.0', '2.0.0', '0.29.1'])
+@pytest.mark.parametrize('version', ['1.28.9', '1.38.0', '2.0.0', '0.29.1'])
 def test_unsupported_versions(version):
-    with pytest.raises(k.KubeadmError, match=r'supported are 1\.29 to 1\.36'):
+    with pytest.raises(k.KubeadmError, match=r'supported are 1\.29 to 1\.37'):
         k.checked_kubernetes_version(version)
 
 

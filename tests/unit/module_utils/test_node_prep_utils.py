@@ -76,12 +76,12 @@ def test_a_version_that_is_not_a_release_is_refused_with_what_to_set(text):
     assert "1.32.4" in str(refused.value)  # shows the expected form
 
 
-@pytest.mark.parametrize("text", ["1.28.15", "1.37.0", "2.0.0", "0.32.1"])
+@pytest.mark.parametrize("text", ["1.28.15", "1.38.0", "2.0.0", "0.32.1"])
 def test_a_version_outside_1_29_to_1_36_is_refused(text):
     with pytest.raises(NodePrepError) as refused:
         parse_kubernetes_version(text)
     message = str(refused.value)
-    assert text in message and "1.29 to 1.36" in message
+    assert text in message and "1.29 to 1.37" in message
 
 
 def test_os_release_parsing_strips_quotes_and_ignores_comments():

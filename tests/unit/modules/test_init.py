@@ -174,9 +174,9 @@ CASES = [
               r'run the site playbook again',
          expect=dict(phase=None)),
     dict(id='unsupported-1.28', params=with_version(MINIMAL, '1.28.15'), calls=[], config=None,
-         fail=r'^Kubernetes 1\.28\.15 is not supported by vipadm: supported are 1\.29 to 1\.36'),
-    dict(id='unsupported-1.37', params=with_version(MINIMAL, '1.37.0'), calls=[], config=None,
-         fail=r'supported are 1\.29 to 1\.36'),
+         fail=r'^Kubernetes 1\.28\.15 is not supported by vipadm: supported are 1\.29 to 1\.37'),
+    dict(id='unsupported-1.38', params=with_version(MINIMAL, '1.38.0'), calls=[], config=None,
+         fail=r'supported are 1\.29 to 1\.37'),
     dict(id='endpoint-without-port', params=dict(MINIMAL, control_plane_endpoint=h.VIP), calls=[], config=None,
          fail=r"control_plane_endpoint '198\.51\.100\.254' must be HOST:PORT"),
     # enable_kubelet: kubeadm starts the kubelet but never enables it.

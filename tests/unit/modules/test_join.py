@@ -165,7 +165,7 @@ CASES = [
     dict(id='endpoint-without-port', params=dict(WORKER, api_endpoint=h.VIP), calls=[], config=None,
          fail=r"^api_endpoint '198\.51\.100\.254' must be HOST:PORT"),
     dict(id='unsupported-version', params=dict(WORKER, kubernetes_version='1.27.3'), calls=[], config=None,
-         fail=r'supported are 1\.29 to 1\.36'),
+         fail=r'supported are 1\.29 to 1\.37'),
 ]
 
 

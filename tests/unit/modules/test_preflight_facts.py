@@ -25,9 +25,11 @@ VIP = "198.51.100.254"
 
 
 def run(capsys, tmp_path, arping_rc, tcp_answers, files=(), arp_wait=5.0, processes=lambda: iter(()), args=None,
-        write_files=True):
-    """Run the module with fake `ip`/`arping` commands; the TCP probe waits (up to arp_wait s) for arping to start."""
+        write_files=True, versions=None):
+    """Run the module with fake `ip`/`arping`/`kubeadm`/`kubelet` commands; the TCP probe waits (up to arp_wait s)
+    for arping to start. versions: argv tail -> (rc, stdout) of the version commands."""
     arping_started, commands = threading.Event(), []
+    versions = versions or {("version", "-o", "short"): (0, "v1.36.3\n"), ("--version",): (0, "Kubernetes v1.36.3\n")}
 
     def run_command(self, args, **kwargs):
         commands.append(list(args))
@@ -35,6 +37,9 @@ def run(capsys, tmp_path, arping_rc, tcp_answers, files=(), arp_wait=5.0, proces
             return 0, ADDR, ""
         if args[1:3] == ["-j", "route"]:
             return 0, ROUTE, ""
+        if args[0].endswith(("kubeadm", "kubelet")):
+            rc, out = versions[tuple(args[1:])]
+            return rc, out, ""
         assert args[0].endswith("arping") and args[-1] == VIP and "-D" in args
         arping_started.set()
         return arping_rc, "", ""
@@ -63,6 +68,16 @@ def test_bare_node_probes_arp_while_tcp_waits(capsys, tmp_path, arping_rc, answe
     assert overlapped == [True], "the ARP probe did not run while the TCP probe waited"
     assert (result["cluster_state"], result["vip_tcp_answers"], result["vip_arp_answers"]) == ("none", False, answers)
     assert result["default_interface"] == "eth0" and sum("arping" in c[0] for c in commands) == 1
+
+
+@pytest.mark.parametrize("versions, kubeadm, kubelet", [
+    (None, "v1.36.3", "Kubernetes v1.36.3"),
+    ({("version", "-o", "short"): (1, "v1.37.2\n"), ("--version",): (0, "")}, None, None),
+])
+def test_reports_the_installed_kubeadm_and_kubelet_versions(capsys, tmp_path, versions, kubeadm, kubelet):
+    result, _, commands = run(capsys, tmp_path, 0, tcp_answers=False, versions=versions)
+    assert (result["kubeadm_version"], result["kubelet_version"]) == (kubeadm, kubelet)
+    assert ["/usr/bin/kubeadm", "version", "-o", "short"] in commands and ["/usr/bin/kubelet", "--version"] in commands
 
 
 def test_arp_result_is_kept_when_tcp_answers_too(capsys, tmp_path):

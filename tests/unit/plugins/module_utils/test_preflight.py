@@ -53,8 +53,8 @@ REFUSALS = [
     ("vip empty", dict(vip=" "), ["kube_vip_address is not set"]),
     ("vip a name", dict(vip="api.example.org"), ["is not an IP address"]),
     ("vip a node address", dict(vip="198.51.100.12"), ["cp2", "node's own address (on eth0)"]),
-    ("kubernetes too old", dict(kubernetes_version="1.28.9"), ["Kubernetes 1.28.9 is not supported", "1.29 to 1.36"]),
-    ("kubernetes too new", dict(kubernetes_version="1.37.0"), ["not supported"]),
+    ("kubernetes too old", dict(kubernetes_version="1.28.9"), ["Kubernetes 1.28.9 is not supported", "1.29 to 1.37"]),
+    ("kubernetes too new", dict(kubernetes_version="1.38.0"), ["not supported"]),
     ("kubernetes not a version", dict(kubernetes_version="latest"), ["is not a version"]),
     ("kube-vip too old", dict(kube_vip_version="v0.6.4"), ["kube-vip v0.6.4 is not supported", "0.7 to 1.2"]),
     ("kube-vip not a version", dict(kube_vip_version="main"), ["kube_vip_version 'main' is not a version"]),
@@ -262,3 +262,34 @@ def test_a_kubeadm_init_still_running_is_refused_by_name():
     assert errors == ["cp1: kubeadm init (PID 286) still running after 300.0 s (left by a run that stopped half-way, "
                       "e.g. its controller was killed): wait for it to end, or stop it, then run again."]
     assert run(reports=nodes(cp1={"kubeadm_running": [], "kubeadm_waited": 12.5}))["errors"] == []
+
+
+# kubeadm's skew rules (constants.go of 1.29-1.37): kubeadm deploys its minor and the one before; a kubelet is at
+# most 3 minors older than kubeadm and never newer than the control plane. The real kubeadm's refusals are
+# checked against these by tests/integration/test_kubeadm_config_validate.py.
+@pytest.mark.parametrize("target, kubeadm, kubelet, words", [
+    ("1.36.3", "v1.36.3", "Kubernetes v1.36.3", None),
+    ("1.36.3", "v1.37.2", "Kubernetes v1.36.3", None),
+    ("1.36.3", "v1.37.2", "Kubernetes v1.34.0", None),
+    ("1.36.3", None, None, None),
+    ("1.36.3", "v1.35.8", None, "cp2: kubeadm v1.35.8 is older than Kubernetes 1.36.3, and kubeadm refuses to deploy "
+                                "a newer Kubernetes than itself: install the 1.36 release"),
+    ("1.35.8", "v1.37.2", None, "cp2: kubeadm v1.37.2 deploys Kubernetes 1.37 and 1.36 only, not 1.35.8"),
+    ("1.36.3", "v1.36.3", "Kubernetes v1.37.2", "cp2: kubelet v1.37.2 is newer than Kubernetes 1.36.3"),
+    ("1.36.3", "v1.37.2", "Kubernetes v1.33.13", "cp2: kubelet v1.33.13 is older than kubeadm v1.37.2 supports (1.34 "
+                                                 "and newer)"),
+])
+def test_installed_kubeadm_and_kubelet_follow_kubeadms_skew_rules(target, kubeadm, kubelet, words):
+    reports = nodes(cp2={"kubeadm_version": kubeadm, "kubelet_version": kubelet})
+    errors = run(reports=reports, kubernetes_version=target)["errors"]
+    if words is None:
+        assert errors == []
+    else:
+        assert len(errors) == 1 and errors[0].startswith(words), errors
+
+
+def test_release_text_of_kubeadm_and_kubelet_parse():
+    from ansible_collections.vipadm.kubeadm.plugins.module_utils import _versions
+    assert _versions.parse_release("Kubernetes v1.36.3") == (1, 36, 3)
+    assert _versions.parse_release("v1.37.0-rc.1+abc") == (1, 37, 0)
+    assert _versions.parse_release("") is None and _versions.parse_release("kubeadm") is None

@@ -103,6 +103,7 @@ _OPTION_VERSIONS = {
     "lease_name": ((0, 6, 1), None),
     "enable_node_labeling": ((0, 6, 3), None),
     "provider_config": (None, (0, 9, 0)),
+    "lb_forwarding_method": ((0, 4, 1), None),
     "prometheus_http_server": ((0, 5, 0), None),
     "enable_endpoint_slices": ((0, 7, 0), (1, 0, 0)),
     "enable_endpoints": ((1, 0, 0), None),
@@ -393,8 +394,6 @@ def _check_options(opts, version, require_usable):
         return
     if opts["taint"] and kind != "daemonset":
         _fail("taint (--taint) exists only for kind daemonset.")
-    if opts["address"] and opts["vip"]:
-        _fail("Give the virtual IP either as address or as vip (its older spelling), not both.")
     if opts["address"]:
         if len(_address_list(opts["address"], "address")) > 2:
             _fail("address %r lists more than two addresses (one IPv4 and one IPv6 at most)."
@@ -454,19 +453,22 @@ def _check_leases(opts, version):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             _fail("%s %r must be a whole number of seconds, 1 or more." % (name, value))
         values.append(value)
-    duration, deadline, retry = values
+    opts["lease_duration"], opts["renew_deadline"], opts["retry_period"] = values
+
+
+def _check_usable(opts):
+    """Choices kube-vip prints a manifest for but with which it cannot hold a VIP."""
+    if opts["kind"] == "rbac":
+        return
+    if opts["address"] and opts["vip"]:
+        _fail("Give the virtual IP either as address or as vip (its older spelling), not both; "
+              "kube-vip would silently ignore vip.")
+    duration, deadline, retry = opts["lease_duration"], opts["renew_deadline"], opts["retry_period"]
     # client-go leaderelection refuses these at start-up; kube-vip would crash-loop.
     if not duration > deadline:
         _fail("lease_duration (%d) must be greater than renew_deadline (%d)." % (duration, deadline))
     if not deadline > 1.2 * retry:
         _fail("renew_deadline (%d) must be greater than 1.2 x retry_period (%d)." % (deadline, retry))
-    opts["lease_duration"], opts["renew_deadline"], opts["retry_period"] = values
-
-
-def _check_usable(opts):
-    """Choices kube-vip accepts but with which it cannot hold a VIP."""
-    if opts["kind"] == "rbac":
-        return
     if opts["arp"] == opts["bgp"]:
         _fail("Choose exactly one of arp and bgp: %s. ARP announces the VIP on a layer-2 "
               "segment, BGP advertises it to routers." % ("both are set" if opts["arp"] else "neither is set"))
@@ -564,10 +566,12 @@ def _env(opts, version):
         add("bgp_peeraddress", opts["peer_address"] or "")
         add("bgp_peerpass", opts["peer_pass"] or "")
         add("bgp_peeras", str(opts["peer_as"]))
+        # Spelled bgp_source_if/bgp_source_ip up to v0.4.x (checked on the v0.4.1 and v0.5.12 binaries).
+        source = "bgp_source%s" if version >= (0, 5, 0) else "bgp_source_%s"
         if opts["source_if"]:
-            add("bgp_sourceif", opts["source_if"])
+            add(source % "if", opts["source_if"])
         if opts["source_ip"]:
-            add("bgp_sourceip", opts["source_ip"])
+            add(source % "ip", opts["source_ip"])
         peers = format_bgp_peers(opts["bgp_peers"], version)
         if peers:
             add("bgp_peers", peers)
@@ -595,7 +599,8 @@ def _env(opts, version):
 
 
 def _security_context(opts, version):
-    if version >= (0, 8, 0) and opts["enable_load_balancer"] and opts["lb_forwarding_method"] == "masquerade":
+    # The forwarding method decides, whether or not the load balancer is enabled.
+    if version >= (0, 8, 0) and opts["lb_forwarding_method"] == "masquerade":
         return {"privileged": True}
     capabilities = {"add": ["NET_ADMIN", "NET_RAW"] + (["SYS_TIME"] if version < (0, 4, 1) else [])}
     if version >= (0, 8, 10):

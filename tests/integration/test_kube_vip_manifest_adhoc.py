@@ -8,7 +8,7 @@ import sys
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 BIN = os.path.dirname(sys.executable)
-REFERENCE = os.path.join(REPO, "..", "shared", "reference", "kube-vip", "v0.8.9-arp-controlplane-services.yaml")
+REFERENCE = os.path.join(REPO, "tests", "fixtures", "kube-vip", "v0.8.9", "arp-controlplane-services.stdout")
 
 
 def adhoc(dest):

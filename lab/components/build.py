@@ -217,6 +217,17 @@ class Builder:
         self.log(f"{label}: built in {_seconds(info['seconds'])}, peak RSS {peak:.1f} GiB, {size / 1e6:.0f} MB -> {final}")
         return Result(component, version, final, True, info)
 
+    def newest_cached(self, component: str, version: str) -> Result | None:
+        """The newest complete cache entry of component/version, whatever its key; None when there is none."""
+        if not self.cache.is_dir():
+            return None
+        entries = [path for path in self.cache.iterdir() if path.name.startswith(f"{component}-{version}-")]
+        for path in sorted(entries, key=lambda path: path.stat().st_mtime, reverse=True):
+            result = self._load(component, version, path)
+            if result is not None:
+                return result
+        return None
+
     @staticmethod
     def _load(component: str, version: str, path: Path) -> Result | None:
         try:
@@ -391,10 +402,17 @@ class Builder:
 
         return self._cached("pause", version, key, produce)
 
-    def kube_vip(self, tag: str) -> Result:
-        source = kube_vip_source(tag)
-        digest = _source_digest(source)
-        key = recipes.cache_key("kube-vip", tag, self.go_version, source=digest)
+    def kube_vip(self, tag: str, build: bool = True) -> Result | None:
+        """kube-vip of a tag with the tag's own ldflags, and its image. build=False: None unless it is in the
+        cache; without the tag's source, the newest cached build of the tag (a clone that has only the cache)."""
+        try:
+            source = kube_vip_source(tag)
+            digest = _source_digest(source)
+            key = recipes.cache_key("kube-vip", tag, self.go_version, source=digest)
+        except BuildError:  # no source, or no Go to name the key with
+            if build:
+                raise
+            return self.newest_cached("kube-vip", tag)
 
         def produce(out: Path, log_path: Path) -> dict:
             src = out / "src"
@@ -422,7 +440,7 @@ class Builder:
             )
             return {"images": {"kube-vip": reference}, "peak_rss_kib": peak, "ldflags": ldflags, "source": str(source)}
 
-        return self._cached("kube-vip", tag, key, produce)
+        return self._cached("kube-vip", tag, key, produce, build=build)
 
     # ---- whole pins ---------------------------------------------------------------------------
 

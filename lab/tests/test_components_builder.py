@@ -106,3 +106,17 @@ def test_concurrent_builders_make_one_result(tmp_path, monkeypatch):
 def test_an_unpinned_version_names_the_pinned_ones(builder):
     with pytest.raises(pins.PinError, match="the lab can build"):
         builder.build_pin("1.20.0")
+
+
+def test_a_lookup_without_building_finds_the_cache_even_without_the_source(tmp_path, monkeypatch, builder):
+    monkeypatch.setenv(build.KUBE_VIP_SOURCE_ENV, str(_source(tmp_path)))
+    assert builder.kube_vip("v1.2.3", build=False) is None  # nothing cached: nothing built either
+    assert not (builder.cache / "tmp").exists() or not any((builder.cache / "tmp").iterdir())
+    made = builder.kube_vip("v1.2.3")
+    assert builder.kube_vip("v1.2.3", build=False).path == made.path
+    monkeypatch.setenv(build.KUBE_VIP_SOURCE_ENV, str(tmp_path / "nowhere"))  # a clone with the cache only
+    monkeypatch.setattr(build, "SHARED_KUBE_VIP", tmp_path / "no-shared")
+    assert builder.kube_vip("v1.2.3", build=False).path == made.path
+    assert builder.kube_vip("v1.0.4", build=False) is None
+    with pytest.raises(build.BuildError, match="no source of kube-vip"):
+        builder.kube_vip("v1.2.3")

@@ -41,19 +41,7 @@ def cached_binary(tag):
     from lab.components import build
 
     builder = build.Builder(log=lambda line: None)
-    try:  # the key Builder.kube_vip(tag) builds under, looked up without building
-        source = build.kube_vip_source(tag)
-        key = build.recipes.cache_key("kube-vip", tag, builder.go_version, source=build._source_digest(source))
-        result = builder._cached("kube-vip", tag, key, None, build=False)
-    except build.BuildError:
-        result = None
-    if result is None and builder.cache.is_dir():
-        prefix = "kube-vip-%s-" % tag
-        others = [path for path in builder.cache.iterdir() if path.name.startswith(prefix)]
-        for path in sorted(others, key=lambda path: path.stat().st_mtime, reverse=True):
-            result = builder._load("kube-vip", tag, path)
-            if result is not None:
-                break
+    result = builder.kube_vip(tag, build=False)
     if result is not None and result.binary("kube-vip").is_file():
         return result.binary("kube-vip"), None
     return None, ("kube-vip %s is not in the builder's cache %s: run `python -m lab build --kube-vip all` "

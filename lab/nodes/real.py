@@ -8,6 +8,7 @@ node ever reaches a registry). The rest makes up for the machine, not for vipadm
 - each node's kubelet gets its own cgroup root (all nodes share the machine's cgroup v1 tree; two
   kubelets on one root would treat each other's pods as orphans): /etc/default/kubelet;
 - /var/lib/containerd is a plain directory (an overlay cannot hold containerd's overlay snapshots);
+- the kubelets neither evict for disk pressure nor collect images: they all see the machine's one disk;
 Settings a user could need as well (cgroupfs driver, restrict_oom_score_adj, KubeProxyConfiguration,
 failCgroupV1) are variables of the collection that the lab's inventory sets (lab/core.py writes it).
 """
@@ -162,6 +163,14 @@ node_prep_cni_bin_dir: /usr/lib/cni
 control_plane_kubelet_config:
   failCgroupV1: false  # this machine has cgroup v1 only; kubelet 1.35+ refuses it otherwise
   failSwapOn: false
+  # Every node's kubelet sees the machine's one disk: its free space is not the node's to defend, and the
+  # default thresholds (imagefs under 15 % free) evicted the lab's pods when other work filled the disk.
+  # The images come from the components build and no registry gives them back, so none is collected.
+  evictionHard:
+    nodefs.available: "0%"
+    nodefs.inodesFree: "0%"
+    imagefs.available: "0%"
+  imageGCHighThresholdPercent: 100
 # Node pod ranges for the lab's pod network (lab/network/pods.py), as a CNI would want them.
 control_plane_pod_subnet: 10.244.0.0/16
 # nf_conntrack_max is machine-wide: a node may not write it (kind does the same).

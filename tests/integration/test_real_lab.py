@@ -36,14 +36,21 @@ def kubectl(lab, *args, stdin=None):
     return result.stdout
 
 
-def wait_for(predicate, timeout, what):
+def wait_for(predicate, timeout, what, explain=None):
+    """predicate's first true value within timeout s; else fail, with what explain() says of the state."""
     deadline = time.monotonic() + timeout
     while True:
         value = predicate()
         if value:
             return value
-        assert time.monotonic() < deadline, f"{what} within {timeout} s"
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"{what} within {timeout} s" + (f":\n{explain()}" if explain else ""))
         time.sleep(1)
+
+
+def describe(lab, pod):
+    result = lab.exec("cp1", [*KUBECTL, "describe", "pod", pod], check=False, timeout=60)
+    return result.stdout + result.stderr
 
 
 def ready_nodes(lab):
@@ -145,13 +152,13 @@ def test_bootstrap_on_real_components(lab_factory):  # noqa: F811
     server_ip = wait_for(
         lambda: json.loads(kubectl(lab, "get", "pod", "lab-etcd", "-o", "json"))["status"].get("podIP")
         if json.loads(kubectl(lab, "get", "pod", "lab-etcd", "-o", "json"))["status"].get("phase") == "Running" else None,
-        90, "the etcd pod on worker1 running",
+        90, "the etcd pod on worker1 running", lambda: describe(lab, "lab-etcd"),
     )  # fmt: skip
     kubectl(lab, "apply", "-f", "-", stdin=client_pod(etcd_image, server_ip))
     phase = wait_for(
         lambda: json.loads(kubectl(lab, "get", "pod", "lab-etcd-client", "-o", "json"))["status"].get("phase")
         in ("Succeeded", "Failed") and json.loads(kubectl(lab, "get", "pod", "lab-etcd-client", "-o", "json"))["status"]["phase"],
-        150, "the client pod on cp2 finished",
+        150, "the client pod on cp2 finished", lambda: describe(lab, "lab-etcd-client"),
     )  # fmt: skip
     logs = kubectl(lab, "logs", "lab-etcd-client")
     assert phase == "Succeeded", logs

@@ -198,11 +198,14 @@ def record_kubeadm_calls(lab):
 
 
 def kubeadm_calls(lab, node, verb=None):
-    """The kubeadm calls logged on a node (see record_kubeadm_calls), optionally of one subcommand."""
+    """The kubeadm calls logged on a node (see record_kubeadm_calls), optionally of one subcommand. Without a
+    verb, `kubeadm version` is left out: it changes nothing (preflight_facts reads the version on every run)."""
     path = lab.node_file(node, KUBEADM_CALLS)
     calls = path.read_text().splitlines() if path.exists() else []
     args = [line.split(" ", 1)[1] if " " in line else "" for line in calls]
-    return [a for a in args if verb is None or a.split(" ")[0] == verb]
+    if verb is None:
+        return [a for a in args if a.split(" ")[0] != "version"]
+    return [a for a in args if a.split(" ")[0] == verb]
 
 
 def join_configs(lab, node):

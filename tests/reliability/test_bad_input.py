@@ -73,7 +73,7 @@ CASES = [
     ("kubernetes_too_old", lambda lab, tmp: dict(extra={"vipadm_kubernetes_version": "1.28.9"}),
      r"Kubernetes 1\.28\.9 is not supported"),
     ("kubernetes_too_new", lambda lab, tmp: dict(extra={"vipadm_kubernetes_version": "1.38.0"}),
-     r"Kubernetes 1\.37\.0 is not supported"),
+     r"Kubernetes 1\.38\.0 is not supported"),
     ("kubernetes_not_a_version", lambda lab, tmp: dict(extra={"vipadm_kubernetes_version": "latest"}),
      r"vipadm_kubernetes_version 'latest' is not a version"),
     ("kube_vip_unsupported", lambda lab, tmp: dict(extra={"kube_vip_version": "v0.6.4"}),

@@ -14,9 +14,9 @@ __metaclass__ = type
 
 import ipaddress
 import os
-import re
 
-from ansible_collections.vipadm.kubeadm.plugins.module_utils._versions import SUPPORTED_KUBERNETES_MINORS, skew_errors
+from ansible_collections.vipadm.kubeadm.plugins.module_utils._versions import (
+    SUPPORTED_KUBERNETES_MINORS, parse_version, skew_errors)
 
 # Kubernetes minors vipadm bootstraps (kubeadm config API v1beta3 below 1.31, v1beta4 from 1.31).
 SUPPORTED_KUBERNETES = ((1, SUPPORTED_KUBERNETES_MINORS[0]), (1, SUPPORTED_KUBERNETES_MINORS[1]))
@@ -31,16 +31,7 @@ STATE_WORKER = "worker"          # kubelet.conf, no control plane manifests
 STATE_PARTIAL = "partial"        # some kubeadm files: an interrupted init/join
 NODE_STATES = (STATE_NONE, STATE_CONTROL_PLANE, STATE_WORKER, STATE_PARTIAL)
 
-_VERSION_RE = re.compile(r"^v?(\d+)\.(\d+)(?:\.(\d+))?(?:[-+].*)?$")
 _BOOL_WORDS = {"true": True, "false": False, "1": True, "0": False, "t": True, "f": False}
-
-
-def parse_version(text):
-    """'1.32.4', 'v1.32' -> (1, 32, 4) / (1, 32, 0); None when it is not a version."""
-    match = _VERSION_RE.match(str(text).strip()) if text is not None else None
-    if not match:
-        return None
-    return (int(match.group(1)), int(match.group(2)), int(match.group(3) or 0))
 
 
 def _in_range(version, supported):

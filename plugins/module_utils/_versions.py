@@ -11,6 +11,8 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import re
+
 SUPPORTED_KUBERNETES_MINORS = (29, 37)  # Kubernetes 1.29 .. 1.37
 SUPPORTED_KUBERNETES_TEXT = "1.%d to 1.%d" % SUPPORTED_KUBERNETES_MINORS
 
@@ -21,16 +23,21 @@ KUBEADM_OLDEST_CONTROL_PLANE_SKEW = 1
 KUBEADM_OLDEST_KUBELET_SKEW = 3
 
 
+_VERSION_RE = re.compile(r"^v?(\d+)\.(\d+)(?:\.(\d+))?(?:[-+].*)?$")
+
+
+def parse_version(text):
+    """'1.32.4', 'v1.32' -> (1, 32, 4) / (1, 32, 0); None when it is not a version."""
+    match = _VERSION_RE.match(str(text).strip()) if text is not None else None
+    if not match:
+        return None
+    return (int(match.group(1)), int(match.group(2)), int(match.group(3) or 0))
+
+
 def parse_release(text):
-    """(major, minor, patch) of 'v1.36.3', '1.36.3' or 'Kubernetes v1.36.3' (kubelet --version); None otherwise."""
+    """parse_version of the last word: 'v1.36.3', '1.36.3' or 'Kubernetes v1.36.3' (kubelet --version)."""
     words = str(text or "").split()
-    if not words:
-        return None
-    word = words[-1].lstrip("v")
-    parts = word.split("-", 1)[0].split("+", 1)[0].split(".")
-    if len(parts) != 3 or not all(part.isdigit() for part in parts):
-        return None
-    return tuple(int(part) for part in parts)
+    return parse_version(words[-1]) if words else None
 
 
 def skew_errors(node, kubernetes_version, kubeadm_version=None, kubelet_version=None):

@@ -17,7 +17,7 @@ if [ -x scripts/sanity.sh ]; then
   scripts/sanity.sh
 fi
 step "lab components (built from upstream sources, or taken from the cache)"
-python -m lab build --kube-vip all --kubeadm all   # also every kube-vip tag and kubeadm of every minor: the differential and per-minor tests run them
+python -m lab build --all   # every release the lab nodes run (the default and the one before: test_site, the skew test), every kube-vip tag and kubeadm of every minor (the differential and per-minor tests)
 step "pytest"
 rc=0; pytest "$@" || rc=$?
 [ "$rc" = 0 ] || [ "$rc" = 5 ] || exit "$rc"   # 5 = no tests collected

@@ -238,7 +238,7 @@ def test_refresh_rewrites_only_the_images_of_one_minor():
 
 
 def test_a_pin_for_kubeadm_checks_only_is_refused_for_nodes_and_taken_for_kubeadm(tmp_path):
-    path = _pins_file(tmp_path, kubernetes={
+    path = _pins_file(tmp_path, default_kubernetes="1.36.3", kubernetes={
         "1.36": {"version": "1.36.3", "images": None},
         "1.31": {"version": "1.31.14", "images": None, "lab": False},
     })  # fmt: skip
@@ -247,6 +247,7 @@ def test_a_pin_for_kubeadm_checks_only_is_refused_for_nodes_and_taken_for_kubead
     assert loaded.kubernetes_pin("1.31", for_nodes=False).version == "1.31.14"
     with pytest.raises(pins.PinError, match=r"1\.31\.14 is pinned for kubeadm's config checks only; the lab's nodes run 1\.36\.3"):
         loaded.kubernetes_pin("1.31")
-    bad = _pins_file(tmp_path, kubernetes={"1.36": {"version": "1.36.3", "images": None, "lab": "no"}})
+    bad = _pins_file(tmp_path, default_kubernetes="1.36.3",
+                     kubernetes={"1.36": {"version": "1.36.3", "images": None, "lab": "no"}})
     with pytest.raises(pins.PinError, match="lab of 1.36 must be true or false"):
         pins.load(bad)

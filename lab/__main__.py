@@ -41,6 +41,12 @@ def _parser() -> argparse.ArgumentParser:
     build.add_argument("--all", action="store_true",
                        help="every pin the lab's nodes run, kubeadm of every pinned minor, and every kube-vip tag")
     build.add_argument("--jobs", type=int, default=1, help="components built at once (default 1: 2 GB RSS each)")
+    bundle = commands.add_parser(
+        "bundle", help="write the air-gapped bundle of a pin (binaries, images, bundle.json, SHA256SUMS) into DIR"
+    )
+    bundle.add_argument("directory", type=Path, metavar="DIR")
+    bundle.add_argument("--kubernetes", default=None, help="a pinned Kubernetes release or minor (default: the pins' default)")
+    bundle.add_argument("--kube-vip", default=None, help="a pinned kube-vip tag (default: the pins' default)")
     pins = commands.add_parser("pins", help="show the pins; --refresh records the images each pinned kubeadm asks for")
     pins.add_argument("--refresh", action="store_true")
     pins.add_argument("--kubernetes", default=None, help="refresh only this pinned release or minor")
@@ -70,7 +76,7 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     state_dir = args.state_dir or _default_state_dir()
-    if args.command in ("build", "pins"):
+    if args.command in ("build", "pins", "bundle"):
         return _components(args)
     try:
         if args.command == "up":
@@ -130,6 +136,13 @@ def _components(args) -> int:
         started = time.monotonic()
         if args.command == "pins":
             return _pins(builder, args)
+        if args.command == "bundle":
+            from .components.bundle import write_bundle
+
+            written = write_bundle(builder.build_pin(args.kubernetes, args.kube_vip), args.directory, log=print)
+            print(f"done in {time.monotonic() - started:.2f} s: {written.size / 1e6:.0f} MB; "
+                  f"check with: cd {written.directory} && sha256sum -c SHA256SUMS")  # fmt: skip
+            return 0
         lab_versions = builder.pins.lab_versions if args.all else [args.kubernetes]
         builds = [builder.build_pin(version, None if args.all or args.kube_vip == "all" else args.kube_vip)
                   for version in lab_versions]  # fmt: skip

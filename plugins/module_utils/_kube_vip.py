@@ -608,16 +608,25 @@ def _security_context(opts, version):
     return {"capabilities": capabilities}
 
 
+def _manifest_image(image, version):
+    # Before v1.0.1 (no --image) the default is ghcr.io/kube-vip/kube-vip:<built>, which image_reference
+    # returns unchanged; from v1.0.1 kube-vip names the image as image_reference does.
+    return image_reference(image or DEFAULT_IMAGE_REPOSITORY, _BUILT_VERSION.get(version, _version_text(version)))
+
+
+def manifest_image(version_text, image=None):
+    """The image reference the kube-vip manifest of that version names: what a node must have to run it.
+
+    ``image`` (kube_vip_image) untagged gets the tag of the release; empty means ghcr.io/kube-vip/kube-vip.
+    """
+    return _manifest_image(image, parse_version(version_text))
+
+
 def _pod_spec(opts, version):
-    built = _BUILT_VERSION.get(version, _version_text(version))
-    if opts["image"] or version >= (1, 0, 1):
-        image = image_reference(opts["image"] or DEFAULT_IMAGE_REPOSITORY, built)
-    else:
-        image = "%s:%s" % (DEFAULT_IMAGE_REPOSITORY, built)
     container = {
         "args": ["manager"],
         "env": _env(opts, version),
-        "image": image,
+        "image": _manifest_image(opts["image"], version),
         "imagePullPolicy": "IfNotPresent" if version >= (0, 8, 0) else "Always",
         "name": "kube-vip",
         "resources": {},

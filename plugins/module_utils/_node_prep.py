@@ -6,8 +6,8 @@
 ``plan`` takes the cluster's Kubernetes version, the node's /etc/os-release text and the user's
 overrides, and returns the package manager, the package repositories (Kubernetes and, where needed,
 containerd), the pinned package specs, the pause image kubeadm expects, how that Kubernetes version runs on
-containerd 1.x and the directory of the CNI plugins. Unsupported versions or
-platforms raise ``NodePrepError`` with a sentence that says what is wrong and what to do.
+containerd 1.x, the directory of the CNI plugins and the distribution packages of bundle mode. Unsupported
+versions or platforms raise ``NodePrepError`` with a sentence that says what is wrong and what to do.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -45,6 +45,13 @@ FIRST_MINOR_NEEDING_CONTAINERD_2 = 38
 DEFAULT_CNI_BIN_DIR = "/opt/cni/bin"
 
 KUBERNETES_PACKAGES = ("kubelet", "kubeadm", "kubectl")
+# Bundle mode installs no Kubernetes package, so what the kubelet and kubeadm packages depend on comes from the
+# distribution instead: the commands kubeadm's preflight looks for (conntrack, ip, iptables) and those the
+# kubelet runs (ethtool, socat for port-forward).
+KUBERNETES_PACKAGE_DEPENDENCIES = {
+    "apt": ("conntrack", "iptables", "iproute2", "ethtool", "socat"),
+    "dnf": ("conntrack-tools", "iptables-nft", "iproute", "ethtool", "socat"),
+}
 DEFAULT_IMAGE_REPOSITORY = "registry.k8s.io"
 KUBERNETES_REPOSITORY_TEMPLATE = "https://pkgs.k8s.io/core:/stable:/v1.{minor}/{format}/"
 DOCKER_REPOSITORY_BASE = "https://download.docker.com/linux/{distro}"
@@ -233,6 +240,7 @@ def plan(
     manager = platform["package_manager"]
     source = containerd_source(platform, minor, containerd_source_override)
     cni_directory = cni_bin_dir(cni_bin_dir_override)
+    containerd_package = "containerd" if source == "distribution" else "containerd.io"
     return {
         "kubernetes_version": "%d.%d.%d" % version,
         "kubernetes_minor": "1.%d" % minor,
@@ -243,7 +251,8 @@ def plan(
         "kubernetes_packages": kubernetes_package_specs(version, manager),
         "held_packages": list(KUBERNETES_PACKAGES),
         "containerd_source": source,
-        "containerd_package": "containerd" if source == "distribution" else "containerd.io",
+        "containerd_package": containerd_package,
+        "bundle_packages": [containerd_package] + list(KUBERNETES_PACKAGE_DEPENDENCIES[manager]),
         "containerd_repository": containerd_repository(platform, source, containerd_repository_url),
         "containerd_1_support": containerd_1_support(minor),
         "cni_bin_dir": cni_directory,

@@ -19,6 +19,8 @@ description:
     runs on containerd 1.x and the directory of the CNI plugins.
   - Refuses, without changing anything, a Kubernetes version outside 1.29 to 1.37 or a platform
     other than Debian 12, Ubuntu 22.04/24.04 and RHEL-family 9.
+  - With O(bundle) (bundle mode), also refuses a node of another architecture than the bundle's, a pause image
+    the bundle does not hold and, with O(require_containerd), a node without containerd.
   - Used by the C(vipadm.kubeadm.node_prep) role before it changes anything.
 author:
   - vipadm developers (@vipadm)
@@ -59,19 +61,22 @@ options:
         refused.
       - Default is containerd's own default C(/opt/cni/bin).
     type: str
-attributes:
-  check_mode:
-    support: full
-    description: Reads one file and changes nothing.
-  diff_mode:
-    support: none
-    description: Nothing changes, so there is nothing to show.
-  platform:
-    support: full
-    platforms: posix
-    description: Runs on POSIX hosts.
+  bundle:
+    description:
+      - The manifest of the air-gapped bundle the node is prepared from,
+        RV(vipadm.kubeadm.bundle_verify#module:manifest). Its architecture must be the node's, and it must hold
+        the pause image.
+    type: dict
+  require_containerd:
+    description:
+      - Refuse a node without containerd (bundle mode where node_prep does not install packages). Only with
+        O(bundle).
+    type: bool
+    default: false
+extends_documentation_fragment:
+  - vipadm.kubeadm.read_only
 notes:
-  - Reads one file and changes nothing; C(changed) is always false.
+  - Reads C(/etc/os-release), the machine name and, with O(require_containerd), looks for containerd.
 """
 
 EXAMPLES = r"""
@@ -156,9 +161,31 @@ cni_bin_dir:
   returned: success
   type: str
   sample: /opt/cni/bin
+architecture:
+  description: The node's architecture as Go and the release downloads name it (C(uname -m) C(x86_64) is C(amd64)).
+  returned: success
+  type: str
+  sample: amd64
+bundle_packages:
+  description:
+    - The distribution packages bundle mode installs when it installs packages - containerd and what the
+      Kubernetes packages would otherwise pull in (conntrack, iptables, iproute, ethtool, socat).
+  returned: success
+  type: list
+  elements: str
+  sample: [containerd.io, conntrack, iptables, iproute2, ethtool, socat]
 """
 
+import json
+import os
+
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.vipadm.kubeadm.plugins.module_utils._bundle import (
+    call_or_fail,
+    go_architecture,
+    node_problems,
+    parse_manifest,
+)
 from ansible_collections.vipadm.kubeadm.plugins.module_utils._node_prep import NodePrepError, plan
 
 OS_RELEASE_PATHS = ("/etc/os-release", "/usr/lib/os-release")
@@ -174,6 +201,11 @@ def read_os_release():
     return ""
 
 
+def machine():
+    """The node's machine name, as `uname -m` prints it."""
+    return os.uname()[4]
+
+
 def main():
     module = AnsibleModule(
         argument_spec=dict(
@@ -184,6 +216,8 @@ def main():
             containerd_source=dict(type="str", choices=["distribution", "docker"]),
             containerd_repository_url=dict(type="str"),
             cni_bin_dir=dict(type="str"),
+            bundle=dict(type="dict"),
+            require_containerd=dict(type="bool", default=False),
         ),
         supports_check_mode=True,
     )
@@ -201,6 +235,14 @@ def main():
         )
     except NodePrepError as error:
         module.fail_json(msg=str(error))
+    node_machine = machine()
+    result["architecture"] = go_architecture(node_machine)
+    if params["bundle"] is not None:
+        manifest = call_or_fail(module, parse_manifest, json.dumps(params["bundle"]))
+        containerd_found = not params["require_containerd"] or bool(module.get_bin_path("containerd"))
+        problems = node_problems(manifest, result["pause_image"], node_machine, containerd_found)
+        if problems:
+            module.fail_json(msg=" ".join(problems), problems=problems)
     module.exit_json(changed=False, **result)
 
 

@@ -71,17 +71,8 @@ options:
       - Inventory name -> report of M(vipadm.kubeadm.preflight_facts), plus C(address) (the inventory address).
     type: dict
     default: {}
-attributes:
-  check_mode:
-    support: full
-    description: Runs the same checks and changes nothing; the module never changes anything.
-  diff_mode:
-    support: none
-    description: Nothing changes, so there is nothing to show.
-  platform:
-    support: full
-    platforms: posix
-    description: Runs on the controller or any POSIX host.
+extends_documentation_fragment:
+  - vipadm.kubeadm.read_only
 """
 
 EXAMPLES = r"""

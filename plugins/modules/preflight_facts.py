@@ -52,17 +52,8 @@ options:
         runs after that is reported in RV(kubeadm_running), and M(vipadm.kubeadm.preflight) refuses the node.
     type: float
     default: 300
-attributes:
-  check_mode:
-    support: full
-    description: Reads the node and probes the VIP the same way; changes nothing.
-  diff_mode:
-    support: none
-    description: Nothing changes, so there is nothing to show.
-  platform:
-    support: full
-    platforms: posix
-    description: Runs on POSIX hosts.
+extends_documentation_fragment:
+  - vipadm.kubeadm.read_only
 notes:
   - Needs C(ip) from iproute2 with JSON output (C(ip -j)).
   - A refused TCP connection counts as an answer, because some machine holds the address.

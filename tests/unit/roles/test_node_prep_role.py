@@ -245,3 +245,38 @@ def test_the_installed_containerd_1_is_refused_from_kubernetes_1_38_and_mentione
             "(systemd)" % (version, minor)
         ) in output, output
     assert "ok: [k138_containerd_2] => " not in output and "ok: [k138_no_containerd] => " not in output, output
+
+
+def test_the_kube_vip_settings_bundle_mode_checks_are_the_kube_vip_role_s_own():
+    """One concept, one name: kube_vip_version and kube_vip_image have the kube_vip role's defaults here too."""
+    with open(os.path.join(REPO, "roles", "kube_vip", "defaults", "main.yml")) as handle:
+        kube_vip = yaml.safe_load(handle)
+    defaults = load_yaml("defaults", "main.yml")
+    for name in ("kube_vip_version", "kube_vip_image"):
+        assert defaults[name] == kube_vip[name] == specs()[name]["default"], name
+
+
+def test_the_kubelet_unit_of_bundle_mode_is_the_one_the_packages_install():
+    """kubelet.service and 10-kubeadm.conf as the kubelet and kubeadm packages ship them (krel's templates), with
+    the bundle's bin directory instead of /usr/bin; the environment file of apt or dnf systems."""
+    unit = render("kubelet.service.j2", node_prep_bundle_bin_dir="/usr/local/bin")
+    body = [line for line in unit.splitlines() if line and not line.startswith("#")]
+    assert body == ["[Unit]", "Description=kubelet: The Kubernetes Node Agent", "Documentation=https://kubernetes.io/docs/",
+                    "Wants=network-online.target", "After=network-online.target", "[Service]",
+                    "ExecStart=/usr/local/bin/kubelet", "Restart=always", "StartLimitInterval=0", "RestartSec=10",
+                    "[Install]", "WantedBy=multi-user.target"]
+    for manager, environment in (("apt", "/etc/default/kubelet"), ("dnf", "/etc/sysconfig/kubelet")):
+        dropin = render("10-kubeadm.conf.j2", node_prep_bundle_bin_dir="/opt/k8s/bin",
+                        __node_prep_plan={"package_manager": manager})
+        body = [line for line in dropin.splitlines() if line and not line.startswith("#")]
+        assert body == [
+            "[Service]",
+            'Environment="KUBELET_KUBECONFIG_ARGS=--bootstrap-kubeconfig=/etc/kubernetes/bootstrap-kubelet.conf '
+            '--kubeconfig=/etc/kubernetes/kubelet.conf"',
+            'Environment="KUBELET_CONFIG_ARGS=--config=/var/lib/kubelet/config.yaml"',
+            "EnvironmentFile=-/var/lib/kubelet/kubeadm-flags.env",
+            "EnvironmentFile=-" + environment,
+            "ExecStart=",
+            "ExecStart=/opt/k8s/bin/kubelet $KUBELET_KUBECONFIG_ARGS $KUBELET_CONFIG_ARGS $KUBELET_KUBEADM_ARGS "
+            "$KUBELET_EXTRA_ARGS",
+        ]

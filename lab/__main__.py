@@ -31,6 +31,9 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument("--kube-vip", default=None, help="the kube-vip tag whose image the nodes get (default: the pins')")
     up.add_argument("--runtime", choices=("real", "bare"), default="real",
                     help="real: Kubernetes built from upstream sources (default); bare: nodes with sshd only")
+    up.add_argument("--bare-nodes", action="store_true",
+                    help="real nodes with only Debian's containerd, runc and CNI plugins and no route out: no kubeadm, "
+                         "kubelet, kubectl or images; the inventory points node_prep at the pin's bundle")
     up.add_argument("--name", default="vipadm", help="lab name; prefixes every namespace and link name")
     build = commands.add_parser("build", help="build (or take from the cache) the components of a pin")
     build.add_argument("--kubernetes", default=None, help="a pinned Kubernetes release or minor (default: the pins' default)")
@@ -89,12 +92,15 @@ def main(argv: list[str] | None = None) -> int:
                 kubernetes_version=args.kubernetes_version,
                 runtime=args.runtime,
                 kube_vip_version=args.kube_vip,
+                node_software="bare" if args.bare_nodes else "installed",
             )
             started = time.monotonic()
             lab.up(log=print)
             print(f"lab {lab.name} up in {time.monotonic() - started:.2f} s: {len(lab.nodes)} nodes, VIP {lab.vip}")
             print(f"  ansible -i {lab.inventory_path} all -m ping")
             print(f"  ssh -F {lab.ssh_config_path} {lab.nodes[0].name}")
+            if lab.bundle_dir:
+                print(f"  bare nodes: node_prep installs Kubernetes from the bundle {lab.bundle_dir}")
             return 0
         lab = Lab.load(state_dir)
         if args.command == "down":
@@ -103,6 +109,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"lab {lab.name} down in {time.monotonic() - started:.2f} s")
         elif args.command == "status":
             kubernetes = f", Kubernetes {lab.kubernetes_version}" if lab.kubernetes_version else ""
+            kubernetes += f", bare nodes (bundle {lab.bundle_dir})" if lab.node_software == "bare" else ""
             print(f"lab {lab.name} ({lab.runtime}{kubernetes}): subnet {lab.plan.subnet}, "
                   f"controller {lab.controller_address}, VIP {lab.vip}")
             for row in lab.status():
@@ -116,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "kubectl":
             command = args.argv[1:] if args.argv[:1] == ["--"] else args.argv
             kubeconfig = lab.admin_kubeconfig()
-            os.execv(str(lab.state_dir / "wrappers" / "kubectl"), ["kubectl", "--kubeconfig", str(kubeconfig), *command])
+            os.execv(str(lab.kubectl_path), ["kubectl", "--kubeconfig", str(kubeconfig), *command])
         elif args.command == "ssh":
             node = lab.node(args.node)
             os.execvp("ssh", ["ssh", "-F", str(lab.ssh_config_path), node.name])

@@ -29,6 +29,11 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 # real: nodes with containerd and the Kubernetes programs built by lab/components (images imported);
 # bare: nodes with sshd and the systemctl stand-in only, for tests of the lab itself.
 RUNTIMES = ("real", "bare")
+# What of Kubernetes a real node has before vipadm runs. installed: kubeadm, kubelet, kubectl, the kubelet
+# unit and drop-in, the pin's images in containerd (what the Kubernetes packages and a pre-pull leave);
+# bare: only what Debian's packages give (containerd, runc, the CNI plugins) and no route out of the
+# lab: node_prep installs the rest from the pin's bundle (an air-gapped machine).
+NODE_SOFTWARE = ("installed", "bare")
 
 
 def _pins():
@@ -98,15 +103,25 @@ class Lab(Nodes, Network):
         kubernetes_version: str | None = None,
         runtime: str = "real",
         kube_vip_version: str | None = None,
+        node_software: str = "installed",
+        bundle_dir: Path | str | None = None,
     ):
         if runtime not in RUNTIMES:
             raise PlanError(f"runtime {runtime!r} is not one of {', '.join(RUNTIMES)}")
+        if node_software not in NODE_SOFTWARE:
+            raise PlanError(f"node software {node_software!r} is not one of {', '.join(NODE_SOFTWARE)}")
+        if runtime == "bare" and node_software == "bare":
+            raise PlanError("bare nodes (no Kubernetes installed, a bundle to install it from) need the real runtime: "
+                            "the bare runtime's nodes have no containerd either")
         self.plan: LabPlan = make_plan(name, subnet, control_planes, workers)
         self.state_dir = Path(state_dir if state_dir is not None else REPO_ROOT / ".lab").absolute()
         self.runtime = runtime
         real = runtime == "real"
         self.kubernetes_version = kubernetes_version or (_pins().default_kubernetes if real else "")
         self.kube_vip_version = kube_vip_version or (_pins().default_kube_vip if real else "")
+        self.node_software = node_software
+        # bare nodes: the pin's bundle (lab/components/bundle.py) that the inventory gives node_prep
+        self.bundle_dir = Path(bundle_dir) if bundle_dir else None
         self.components = None  # the PinBuild of a real lab, once up() has it
         self._unshare_procs: dict[str, subprocess.Popen] = {}
 
@@ -132,6 +147,8 @@ class Lab(Nodes, Network):
             kubernetes_version=data["kubernetes_version"],
             runtime=runtime,
             kube_vip_version=data.get("kube_vip_version"),
+            node_software=data.get("node_software", "installed") if runtime == "real" else "installed",
+            bundle_dir=data.get("bundle_dir"),
         )
 
     def _save(self) -> None:
@@ -143,6 +160,8 @@ class Lab(Nodes, Network):
             "kubernetes_version": self.kubernetes_version,
             "runtime": self.runtime,
             "kube_vip_version": self.kube_vip_version,
+            "node_software": self.node_software,
+            "bundle_dir": str(self.bundle_dir) if self.bundle_dir else None,
         }
         (self.state_dir / "lab.json").write_text(json.dumps(data, indent=2) + "\n")
 
@@ -172,6 +191,11 @@ class Lab(Nodes, Network):
     def ssh_config_path(self) -> Path:
         return self.state_dir / "ssh_config"
 
+    @property
+    def kubectl_path(self) -> Path:
+        """The pin's kubectl for the controller (a real lab's), whatever its nodes have."""
+        return self.state_dir / "tools" / "kubectl"
+
     def node(self, node: Node | str) -> Node:
         return self.plan.node(str(node)).node
 
@@ -195,14 +219,19 @@ class Lab(Nodes, Network):
 
     def up(self, log=None) -> None:
         """Create the network, the nodes and the controller's SSH/Ansible settings. A real lab first
-        builds (or takes from the cache) its components, puts their images in every node and runs the
-        pod network agent; a bare lab's nodes have sshd and the systemctl stand-in only."""
+        builds (or takes from the cache) its components, puts their images in every node (bare nodes: writes
+        the pin's bundle instead) and runs the pod network agent; a bare lab's nodes have sshd and the
+        systemctl stand-in only."""
         preflight()
         if self.runtime == "real":
             real_preflight()
             from .components import Builder
 
             self.components = Builder(log=log or (lambda line: None)).build_pin(self.kubernetes_version, self.kube_vip_version)
+            if self.node_software == "bare":
+                from .components.bundle import lab_bundle_dir, write_bundle
+
+                self.bundle_dir = write_bundle(self.components, lab_bundle_dir(self.components), log=log).directory
         with _global_lock():
             self._check_free()
             if self.runtime == "real":  # kubelets and containerds of every lab share root's inotify instances
@@ -224,7 +253,7 @@ class Lab(Nodes, Network):
             self._wait_ssh([p.node for p in self.plan.nodes])
             if self.runtime == "real":
                 with concurrent.futures.ThreadPoolExecutor(max_workers=len(self.plan.nodes)) as pool:
-                    list(pool.map(self._import_images, self.plan.nodes))
+                    list(pool.map(self._software_up, self.plan.nodes))
                 self._start_service("pods-agent", [sys.executable, "-m", "lab.network.pods", str(self.state_dir)])
         except BaseException:
             self.down()
@@ -260,13 +289,15 @@ class Lab(Nodes, Network):
 
     def _controller_files_up(self) -> None:
         state = self.state_dir
-        for sub in ("keys", "cp", "nodes", "inventory/group_vars", "wrappers", "empty"):
+        for sub in ("keys", "cp", "nodes", "inventory/group_vars", "wrappers", "empty", "tools"):
             (state / sub).mkdir(parents=True, exist_ok=True)
         (state / "cp").chmod(0o700)
         key = state / "keys" / "id_ed25519"
         if not key.exists():
             _run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"lab-{self.name}-controller", "-f", str(key)])
         if self.runtime == "real":
+            realnode.link_or_copy(self.components.binary("kubectl"), self.kubectl_path)
+        if self.runtime == "real" and self.node_software == "installed":
             for tool in realnode.HOST_BINARIES:  # where the packages' binaries would be
                 realnode.link_or_copy(self.components.binary(tool), state / "wrappers" / tool)
         self._write_ssh_config()
@@ -318,6 +349,8 @@ class Lab(Nodes, Network):
             for node in members:
                 lines.append(f"        {node.name}:")
                 lines.append(f"          ansible_host: {node.address}")
+                if role == "control_plane" and self.node_software == "bare":  # no default route to pick it
+                    lines.append(f"          control_plane_advertise_address: {node.address}")
         (self.inventory_path / "hosts.yml").write_text("\n".join(lines) + "\n")
         (self.inventory_path / "group_vars" / "all.yml").write_text(
             "---\n"
@@ -327,6 +360,8 @@ class Lab(Nodes, Network):
             + "node_prep_install_packages: false\n"
             "node_prep_load_kernel_modules: false\n"
             + (realnode.INVENTORY_SETTINGS.format(kube_vip_version=self.kube_vip_version) if self.runtime == "real" else "")
+            + (realnode.BARE_INVENTORY_SETTINGS.format(bundle_dir=json.dumps(str(self.bundle_dir)))
+               if self.node_software == "bare" else "")  # fmt: skip
         )
 
     # ---- down and status -------------------------------------------------------------------------
@@ -338,7 +373,7 @@ class Lab(Nodes, Network):
         with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:
             list(pool.map(self._node_down, self.plan.nodes))
         self._network_down()
-        for generated in ("nodes", "cp", "inventory", "wrappers", "empty", "run", "pods-agent"):
+        for generated in ("nodes", "cp", "inventory", "wrappers", "empty", "run", "pods-agent", "tools"):
             shutil.rmtree(self.state_dir / generated, ignore_errors=True)
         for generated in ("known_hosts", "ssh_config", "dns.json", "admin.conf", "lab.json"):
             (self.state_dir / generated).unlink(missing_ok=True)

@@ -118,8 +118,9 @@ def claim_slice(control_planes: int, workers: int, wait: float = CLAIM_WAIT) -> 
 def labs():
     """A factory of labs that are up; every lab it made is brought down when the block ends.
 
-    `make(control_planes=3, workers=0, kubernetes_version=None, runtime="real")` returns a Lab (runtime "real":
-    the programs built by lab/components, kubernetes_version None: the pins' default; "bare": sshd only).
+    `make(control_planes=3, workers=0, kubernetes_version=None, runtime="real", node_software="installed")`
+    returns a Lab (runtime "real": the programs built by lab/components, kubernetes_version None: the pins'
+    default; "bare": sshd only; node_software "bare": real nodes with Debian's packages only, see core.py).
     """
     made: list[tuple[Lab, Path, Path]] = []
 
@@ -128,6 +129,7 @@ def labs():
         workers: int = 0,
         kubernetes_version: str | None = None,
         runtime: str = "real",
+        node_software: str = "installed",
     ):
         claim, name, subnet, state_dir = claim_slice(control_planes, workers)
         lab = Lab(
@@ -138,6 +140,7 @@ def labs():
             workers=workers,
             kubernetes_version=kubernetes_version,
             runtime=runtime,
+            node_software=node_software,
         )
         made.append((lab, claim, state_dir))
         lab.up()

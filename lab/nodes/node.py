@@ -1,8 +1,8 @@
 """The lab's nodes: a disk of overlays, a network namespace with a port on the lab bridge, a PID 1
 (pid1.py) with sshd and the systemctl stand-in (shims/systemctl), power off/on and isolate/rejoin.
 
-`Nodes` is a part of `lab.core.Lab` (it uses the lab's plan, state dir and runtime); what a real
-node has on top (containerd, the kubelet, the pin's images) is in real.py.
+`Nodes` is a part of `lab.core.Lab` (it uses the lab's plan, state dir, runtime and node software); what
+a real node has on top (containerd, the kubelet, the pin's images) is in real.py.
 """
 
 from __future__ import annotations
@@ -48,8 +48,8 @@ def _opaque_dir(path: Path) -> None:
 
 
 class Nodes:
-    """The node half of a Lab: needs self.plan, self.state_dir, self.runtime, self.components,
-    self._unshare_procs."""
+    """The node half of a Lab: needs self.plan, self.state_dir, self.runtime, self.node_software,
+    self.components, self._unshare_procs."""
 
     def _node_dir(self, node: Node | str) -> Path:
         return self.state_dir / "nodes" / str(node)
@@ -88,13 +88,31 @@ class Nodes:
                 return self._node_dir(node) / "disk" / overlay / path[len(prefix) :].lstrip("/")
         raise LabError(f"node {node} is powered off and {path} is not on its disk")
 
-    def _import_images(self, plan: NodePlan) -> None:
+    def containerd_log(self, node: Node | str) -> Path:
+        """Where the controller reads the node's containerd log (its /var/log/lab/containerd.service.log, kept
+        across power cycles; see node_file)."""
+        return self.node_file(node, realnode.CONTAINERD_LOG)
+
+    def image_pulls(self, node: Node | str) -> list[str]:
+        """The reference of every image the node's containerd was asked to pull through the CRI (kubelet,
+        kubeadm, crictl) since its disk was made, from its log: [] proves that no image came from a
+        registry. A node whose containerd never logged at info level is an error, not []."""
+        path = self.containerd_log(node)
+        try:
+            return realnode.image_pulls(path.read_text(errors="replace"))
+        except (FileNotFoundError, ValueError) as exc:
+            raise LabError(f"containerd log of node {node} ({path}): {exc}") from None
+
+    def _software_up(self, plan: NodePlan) -> None:
+        """containerd answering; on installed nodes, the pin's images imported."""
+
         def argv(command):
             return self._exec_argv(plan.node, command)
 
         try:
             realnode.wait_containerd(argv, plan.node.name)
-            realnode.import_images(argv, plan.node.name, self.components.images)
+            if self.node_software == "installed":
+                realnode.import_images(argv, plan.node.name, self.components.images)
         except (RuntimeError, subprocess.TimeoutExpired) as exc:
             raise LabError(str(exc)) from None
 
@@ -153,7 +171,7 @@ class Nodes:
                 _whiteout(disk / OVERLAY_DIRS["/var/lib"] / Path(hidden).relative_to("/var/lib"))
         _opaque_dir(etc / "kubernetes")
         if self.runtime == "real":
-            realnode.write_first_boot_files(etc, realnode.cgroup_root(plan.netns))
+            realnode.write_first_boot_files(etc, realnode.cgroup_root(plan.netns), self.node_software == "installed")
             realnode.create_cgroups(realnode.cgroup_root(plan.netns))
             (node_dir / "containerd").mkdir(exist_ok=True)
         else:
@@ -171,7 +189,8 @@ class Nodes:
                     "name": node.name,
                     "node_dir": str(node_dir),
                     # [overlay name, lower dir, mount point]; a fresh node's /root and /usr/local/bin
-                    # do not show the host's, its /etc, /var/lib and /var/log start as the host's.
+                    # do not show the host's (wrappers: the pin's binaries, or nothing), its /etc,
+                    # /var/lib and /var/log start as the host's.
                     "overlays": [
                         ["etc", "/etc", "/etc"],
                         ["varlib", "/var/lib", "/var/lib"],
@@ -194,7 +213,8 @@ class Nodes:
 
     def _network_namespace_up(self, plan: NodePlan) -> None:
         """A new network namespace with the node's boot network: lo, and eth0 (its port on the lab
-        bridge) with only the node's address and a default route via the controller."""
+        bridge) with only the node's address and a default route via the controller (none for bare
+        nodes: an address outside the lab is unreachable)."""
         ns = ["ip", "-n", plan.netns]
         _run(["ip", "netns", "add", plan.netns])
         _run(["ip", "link", "add", plan.veth, "type", "veth", "peer", "name", "eth0", "netns", plan.netns])
@@ -205,8 +225,9 @@ class Nodes:
         _run([*ns, "link", "set", "eth0", "address", plan.mac, "up"])
         _run([*ns, "addr", "add", f"{plan.node.address}/{self.plan.prefixlen}", "dev", "eth0"])
         # kubeadm and kube-vip pick the default-route interface; root has ip_forward=0, so the route
-        # leads nowhere beyond the controller.
-        _run([*ns, "route", "add", "default", "via", self.controller_address])
+        # leads nowhere beyond the controller. Bare nodes are air-gapped: the inventory names both.
+        if self.node_software == "installed":
+            _run([*ns, "route", "add", "default", "via", self.controller_address])
 
     def _network_namespace_down(self, plan: NodePlan) -> None:
         if Path("/sys/class/net", plan.veth).exists():

@@ -4,7 +4,9 @@ A fresh node is what a freshly installed bare-metal machine is to a user: contai
 CNI plugins from Debian's packages (the host's /usr), containerd enabled as its package enables it,
 kubeadm/kubelet/kubectl of the pinned release with the kubelet unit and kubeadm drop-in the
 Kubernetes packages install, and the images kubeadm and kube-vip need already in containerd (no
-node ever reaches a registry). The rest makes up for the machine, not for vipadm:
+node ever reaches a registry). A bare node (node software "bare") has only the packages' part, and no
+route out of the lab: an air-gapped machine, which node_prep fills from the pin's bundle. The rest makes
+up for the machine, not for vipadm:
 - each node's kubelet gets its own cgroup root (all nodes share the machine's cgroup v1 tree; two
   kubelets on one root would treat each other's pods as orphans): /etc/default/kubelet;
 - /var/lib/containerd is a plain directory (an overlay cannot hold containerd's overlay snapshots);
@@ -16,6 +18,7 @@ failCgroupV1) are variables of the collection that the lab's inventory sets (lab
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import time
 from pathlib import Path
@@ -55,6 +58,14 @@ ExecStart=/usr/local/bin/kubelet $KUBELET_KUBECONFIG_ARGS $KUBELET_CONFIG_ARGS $
 """
 
 HOST_BINARIES = ("kubeadm", "kubelet", "kubectl")
+# containerd's output (stderr, logrus text at its default level, info): the systemctl stand-in writes a
+# service's output to /var/log/lab/<unit>.log in the node (shims/systemctl, LOG_DIR), appended across boots.
+CONTAINERD_LOG = "/var/log/lab/containerd.service.log"
+# The CRI plugin logs every pull it is asked for at info level, before it resolves anything:
+#   time="..." level=info msg="PullImage \"registry.k8s.io/pause:3.10.2\""
+# (later lines of the same pull say `... failed` or `... returns image reference`).
+_PULL_IMAGE = re.compile(r'level=info msg="PullImage \\"([^"\\]+)\\""(?=\s|$)', re.M)
+_INFO_LINE = re.compile(r"^time=\S+ level=info ", re.M)
 
 
 def cgroup_root(netns: str) -> str:
@@ -62,18 +73,21 @@ def cgroup_root(netns: str) -> str:
     return f"/lab-{netns}"
 
 
-def write_first_boot_files(etc: Path, cgroup: str) -> None:
-    """Into the node's /etc overlay upper dir (etc): units, kubelet defaults, the static Pod directory."""
+def write_first_boot_files(etc: Path, cgroup: str, kubernetes: bool = True) -> None:
+    """Into the node's /etc overlay upper dir (etc): containerd enabled and the kubelet's defaults for this
+    machine; with kubernetes, also what the Kubernetes packages install (the kubelet unit and kubeadm's
+    drop-in, the static Pod directory)."""
     units = etc / "systemd" / "system"
-    (units / "kubelet.service").write_text(KUBELET_UNIT)
-    (units / "kubelet.service.d").mkdir(exist_ok=True)
-    (units / "kubelet.service.d" / "10-kubeadm.conf").write_text(KUBEADM_DROPIN)
     wants = units / "multi-user.target.wants"
     wants.mkdir(exist_ok=True)
     (wants / "containerd.service").symlink_to(CONTAINERD_UNIT)  # as the containerd package enables it
     (etc / "default").mkdir(exist_ok=True)
     (etc / "default" / "kubelet").write_text(f"KUBELET_EXTRA_ARGS=--cgroup-root={cgroup}\n")
-    (etc / "kubernetes" / "manifests").mkdir(parents=True, exist_ok=True)  # made by the kubelet package
+    if kubernetes:
+        (units / "kubelet.service").write_text(KUBELET_UNIT)
+        (units / "kubelet.service.d").mkdir(exist_ok=True)
+        (units / "kubelet.service.d" / "10-kubeadm.conf").write_text(KUBEADM_DROPIN)
+        (etc / "kubernetes" / "manifests").mkdir(parents=True, exist_ok=True)  # made by the kubelet package
 
 
 def cgroup_dirs(cgroup: str) -> list[Path]:
@@ -134,6 +148,14 @@ def wait_containerd(exec_argv, node: str, timeout: float = CONTAINERD_READY_TIME
         time.sleep(0.2)
 
 
+def image_pulls(log_text: str) -> list[str]:
+    """The references of every CRI PullImage in containerd's log text, in order. Raises ValueError when
+    the text has no info line (containerd would not have logged a PullImage either)."""
+    if not _INFO_LINE.search(log_text):
+        raise ValueError("containerd's log has no info line: its log level hides PullImage")
+    return _PULL_IMAGE.findall(log_text)
+
+
 def import_images(exec_argv, node: str, archives: list[Path]) -> None:
     """`ctr -n k8s.io image import` of each archive into the node's containerd (through stdin: the
     components cache is not visible inside a node)."""
@@ -154,7 +176,7 @@ INVENTORY_SETTINGS = """\
 kube_vip_version: "{kube_vip_version}"
 # No systemd as PID 1 here: the cgroupfs driver, in containerd and in the kubelet.
 vipadm_cgroup_driver: cgroupfs
-# containerd and the kubelet come preinstalled, as packages would leave them.
+# containerd comes from its package, the kubelet preinstalled or from the bundle: node_prep enables them.
 node_prep_manage_services: true
 # Root without CAP_SYS_RESOURCE: runc may not lower oom_score_adj.
 node_prep_containerd_restrict_oom_score_adj: true
@@ -180,4 +202,14 @@ control_plane_kube_proxy_config:
 # kubeadm's SystemVerification fails on cgroup v1 with a 1.35+ kubelet.
 control_plane_ignore_preflight_errors: [SystemVerification]
 worker_ignore_preflight_errors: [SystemVerification]
+"""
+
+# Bare nodes, after the lines above; each control plane's hosts.yml entry also names its
+# control_plane_advertise_address (kubeadm would take the default route's, and there is none).
+BARE_INVENTORY_SETTINGS = """\
+# Bare nodes: nothing of Kubernetes installed, no registry: node_prep installs it from the pin's bundle.
+node_prep_source: bundle
+node_prep_bundle_dir: {bundle_dir}
+# No default route (nothing leaves the lab): kube-vip's ARP interface cannot be the default route's.
+kube_vip_interface: eth0
 """

@@ -1,7 +1,8 @@
 """Fixtures for tests that need a running lab.
 
-`lab_factory(control_planes=3, workers=0, kubernetes_version=None, runtime="real")` returns a
-Lab that is up (runtime "bare": nodes without Kubernetes, for tests of the lab itself), on its own
+`lab_factory(control_planes=3, workers=0, kubernetes_version=None, runtime="real", node_software="installed")`
+returns a Lab that is up (runtime "bare": nodes without Kubernetes, for tests of the lab itself;
+node_software "bare": real nodes that node_prep fills from the pin's bundle), on its own
 /27 slice of 198.51.100.0/24 with its own short name, and brings it down at the end of the test
 (`module_lab_factory`: at the end of the module). The slices and the factory live in lab/slices.py.
 """

@@ -91,6 +91,7 @@ def test_a_real_node_power_cycle_and_a_clean_down(tmp_path):
     assert not Path("/sys/class/net", lab.plan.dns_veth).exists()
     assert not any(Path("/run/netns", n).exists() for n in [p.netns for p in lab.plan.nodes] + [lab.plan.dns_netns])
     assert not (state_dir / "run").exists()
+    shutil.rmtree(state_dir, ignore_errors=True)
     claim.unlink(missing_ok=True)
 
 

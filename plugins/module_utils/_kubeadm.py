@@ -359,8 +359,21 @@ def token_create_argv(kubeadm, kubeconfig, ttl):
     return [kubeadm, 'token', 'create', '--kubeconfig', kubeconfig, '--ttl', ttl, '--print-join-command']
 
 
-def upload_certs_argv(kubeadm, kubeconfig):
-    return [kubeadm, 'init', 'phase', 'upload-certs', '--upload-certs', '--kubeconfig', kubeconfig]
+def upload_certs_argv(kubeadm, kubeconfig, config_path=None):
+    argv = [kubeadm, 'init', 'phase', 'upload-certs', '--upload-certs', '--kubeconfig', kubeconfig]
+    return argv + ['--config', config_path] if config_path else argv
+
+
+def upload_certs_config(advertise_address, bind_port, kubernetes_version):
+    """The configuration `kubeadm init phase upload-certs` reads: without one, kubeadm takes its advertise
+    address from the default route (and fails on a node without one: "cannot use \"0.0.0.0\" as the bind
+    address") and looks the Kubernetes version up on dl.k8s.io. This node's API server says both."""
+    api = config_api_version(kubernetes_version)
+    return to_yaml_documents([
+        {'apiVersion': api, 'kind': 'InitConfiguration',
+         'localAPIEndpoint': {'advertiseAddress': advertise_address, 'bindPort': bind_port}},
+        {'apiVersion': api, 'kind': 'ClusterConfiguration', 'kubernetesVersion': kubernetes_version},
+    ])
 
 
 def reset_argv(kubeadm, cri_socket=None):

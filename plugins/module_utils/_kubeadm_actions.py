@@ -44,7 +44,25 @@ def _diff(before, after, path):
     return {'before': before or '', 'after': after, 'before_header': path, 'after_header': path}
 
 
-def fresh_credentials(run, kubeadm_path, kubeconfig, ttl, upload_certs=True):
+UPLOAD_CERTS_CONFIG = '/etc/kubernetes/vipadm-upload-certs.yaml'
+
+
+def _upload_certs(run, kubeadm_path, kubeconfig, root):
+    """`kubeadm init phase upload-certs`, with this node's API server address and version when its manifest
+    gives them (the configuration file is removed afterwards); its stdout."""
+    endpoint = state.apiserver_endpoint(root)
+    if endpoint is None:
+        return _run_checked(run, kubeadm.upload_certs_argv(kubeadm_path, kubeconfig), 'kubeadm init phase upload-certs')
+    config_path = state.host_path(root, UPLOAD_CERTS_CONFIG)
+    state.write_private_file(config_path, kubeadm.upload_certs_config(*endpoint))
+    try:
+        return _run_checked(run, kubeadm.upload_certs_argv(kubeadm_path, kubeconfig, config_path),
+                            'kubeadm init phase upload-certs')
+    finally:
+        state.remove_file(config_path)
+
+
+def fresh_credentials(run, kubeadm_path, kubeconfig, ttl, upload_certs=True, root='/'):
     """A new bootstrap token (+ join command facts) and, if asked, a new certificate key."""
     stdout = _run_checked(run, kubeadm.token_create_argv(kubeadm_path, kubeconfig, ttl), 'kubeadm token create')
     parsed = kubeadm.parse_join_command(stdout)
@@ -53,8 +71,7 @@ def fresh_credentials(run, kubeadm_path, kubeconfig, ttl, upload_certs=True):
                            stdout=stdout)
     key = None
     if upload_certs:
-        stdout = _run_checked(run, kubeadm.upload_certs_argv(kubeadm_path, kubeconfig),
-                              'kubeadm init phase upload-certs')
+        stdout = _upload_certs(run, kubeadm_path, kubeconfig, root)
         key = kubeadm.parse_upload_certs_output(stdout)
         if not key:
             raise KubeadmError('kubeadm init phase upload-certs printed no certificate key as its last line.',
@@ -140,7 +157,7 @@ def init(params, root, run, kubeadm_path, check_mode=False, diff=False, systemct
         stdout=stdout, stderr=stderr)
     if not result['token'] or not result['certificate_key']:
         # The cluster is up; only the printout was not what we expect: make fresh ones.
-        fresh = fresh_credentials(run, kubeadm_path, admin_conf, INIT_TOKEN_TTL)
+        fresh = fresh_credentials(run, kubeadm_path, admin_conf, INIT_TOKEN_TTL, root=root)
         result.update(token=fresh['token'], certificate_key=fresh['certificate_key'])
     return result
 
@@ -165,7 +182,7 @@ def join_credentials(params, root, run, kubeadm_path, check_mode=False):
               'api_endpoint': kubeadm.endpoint_of_server(cluster['server'])}
     if check_mode:
         return result
-    fresh = fresh_credentials(run, kubeadm_path, kubeconfig, ttl, params['upload_certs'])
+    fresh = fresh_credentials(run, kubeadm_path, kubeconfig, ttl, params['upload_certs'], root)
     result.update(token=fresh['token'], certificate_key=fresh['certificate_key'] or '',
                   ca_cert_hash=(fresh['ca_cert_hashes'] or [result['ca_cert_hash']])[0],
                   api_endpoint=fresh['api_endpoint'] or result['api_endpoint'])

@@ -14,6 +14,9 @@ description:
   - On an initialized control plane, creates a bootstrap token with C(kubeadm token create --ttl <ttl>
     --print-join-command) and, when O(upload_certs=true), uploads the control plane certificates again with
     C(kubeadm init phase upload-certs --upload-certs) for a fresh certificate key.
+  - upload-certs is given the advertise address, port and Kubernetes version of this node's API server (from
+    kubeadm's kube-apiserver manifest) in a temporary configuration file, so that it works on a node without a
+    default route and never looks the version up on the internet.
   - Returns the token, the CA certificate hash, the certificate key and the API endpoint that
     M(vipadm.kubeadm.join) takes.
   - The uploaded certificates (Secret C(kube-system/kubeadm-certs)) are deleted 2 hours after the upload and

@@ -6,6 +6,7 @@ import re
 import sys
 
 import pytest
+import yaml
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'fixtures', 'kubeadm'))
 
@@ -68,3 +69,52 @@ def test_join_credentials(case, tmp_path, capsys):
     for key, value in case['expect'].items():
         assert result[key] == {'CA': h.make_ca()[2], 'CA_PEM': h.make_ca()[0]}.get(value, value), key
     assert not [key for key in result if key.startswith('_ansible_')]
+
+
+# The parts of kubeadm's kube-apiserver manifest that upload-certs needs (as kubeadm 1.37.2 writes them).
+APISERVER_MANIFEST = """apiVersion: v1
+kind: Pod
+metadata:
+  annotations:
+    kubeadm.kubernetes.io/kube-apiserver.advertise-address.endpoint: {endpoint}
+  labels:
+    component: kube-apiserver
+    tier: control-plane
+  name: kube-apiserver
+  namespace: kube-system
+spec:
+  containers:
+  - command:
+    - kube-apiserver
+    image: registry.k8s.io/kube-apiserver:v1.37.2
+"""
+CONFIG = '{root}/etc/kubernetes/vipadm-upload-certs.yaml'
+
+
+@pytest.mark.parametrize(('endpoint', 'address'), [('198.51.100.11:6443', '198.51.100.11'),
+                                                   ('[2001:db8::11]:6443', '2001:db8::11')])
+def test_upload_certs_reads_the_address_of_this_api_server_not_the_default_route(endpoint, address, tmp_path,
+                                                                                 capsys):
+    """On a node without a default route kubeadm's own guess fails ("cannot use "0.0.0.0" as the bind address
+    for the API Server", seen on the lab's air-gapped nodes): the module gives it the address and version of
+    the node's own API server, in a file that is gone afterwards."""
+    h.write_initialized(tmp_path)
+    h.put(tmp_path, '/etc/kubernetes/manifests/kube-apiserver.yaml', APISERVER_MANIFEST.format(endpoint=endpoint))
+    seen = []
+
+    def read_config(root):
+        with open(CONFIG.format(root=root), encoding='utf-8') as handle:
+            seen.append(list(yaml.safe_load_all(handle)))
+        assert oct(os.stat(CONFIG.format(root=root)).st_mode & 0o777) == '0o600'
+
+    result, _ = h.run_module(module, {}, [
+        token_create(stdout=PRINTED),
+        call(UPLOAD + ['--config', CONFIG], stdout=fixture('upload-certs.stdout'), effect=read_config)],
+        tmp_path, capsys)
+    assert not result.get('failed'), result
+    assert result['certificate_key'] == h.NEW_KEY
+    assert seen == [[
+        {'apiVersion': 'kubeadm.k8s.io/v1beta4', 'kind': 'InitConfiguration',
+         'localAPIEndpoint': {'advertiseAddress': address, 'bindPort': 6443}},
+        {'apiVersion': 'kubeadm.k8s.io/v1beta4', 'kind': 'ClusterConfiguration', 'kubernetesVersion': 'v1.37.2'}]]
+    assert not os.path.exists(CONFIG.format(root=tmp_path))

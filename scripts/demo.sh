@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The main job, on the lab: 3 control planes + 1 worker from Linux namespaces running the real
 # kubelet, containerd, control plane, etcd and kube-vip (built from upstream sources and cached by
-# `python -m lab build`), prepared by playbooks/node_prep.yml and bootstrapped by playbooks/site.yml;
+# `python -m lab build`). The nodes start bare and air-gapped; playbooks/node_prep.yml installs
+# Kubernetes from the pin's bundle, and playbooks/site.yml bootstraps;
 # then where the VIP answers and every node through it. Expects scripts/setup.sh to have run; needs root.
 # The lab stays up afterwards (python -m lab down to remove it).
 set -euo pipefail
@@ -13,8 +14,10 @@ lab() { python -m lab --state-dir "$state" "$@"; }
 if [ ! -f "$state/inventory/hosts.yml" ]; then
   # Builds the components the first time (about 12 min on 2 cores), then takes them from the cache.
   # VIPADM_LAB_SUBNET: another slice of 198.51.100.0/24 when test labs hold part of it.
-  lab up --control-planes 3 --workers 1 ${VIPADM_LAB_SUBNET:+--subnet "$VIPADM_LAB_SUBNET" --name demo}
-  # Fresh machines: node_prep does what bare metal needs before kubeadm (sysctls, containerd's configuration).
+  # Bare nodes, as air-gapped machines: containerd only, no route out of the lab.
+  lab up --bare-nodes --control-planes 3 --workers 1 ${VIPADM_LAB_SUBNET:+--subnet "$VIPADM_LAB_SUBNET" --name demo}
+  # node_prep installs kubeadm, the kubelet, kubectl and every image from the pin's bundle (docs/air-gapped.md)
+  # and does what bare metal needs before kubeadm (sysctls, containerd's configuration).
   ansible-playbook -i "$state/inventory" playbooks/node_prep.yml
 fi
 start=$(date +%s)

@@ -210,6 +210,8 @@ BARE_INVENTORY_SETTINGS = """\
 # Bare nodes: nothing of Kubernetes installed, no registry: node_prep installs it from the pin's bundle.
 node_prep_source: bundle
 node_prep_bundle_dir: {bundle_dir}
+# /var/cache is the machine's, shared by every node: the archive cache goes where each node has its own disk.
+node_prep_bundle_cache_dir: /var/lib/vipadm/images
 # No default route (nothing leaves the lab): kube-vip's ARP interface cannot be the default route's.
 kube_vip_interface: eth0
 """

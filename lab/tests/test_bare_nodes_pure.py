@@ -11,6 +11,7 @@ import yaml
 
 from lab.core import Lab
 from lab.nodes import real as realnode
+from lab.nodes.node import OVERLAY_DIRS
 from lab.plan import PlanError
 
 LOG = """\
@@ -59,6 +60,9 @@ def test_the_inventory_of_bare_nodes_names_the_bundle_and_what_the_default_route
     lab, group_vars, hosts = _lab(tmp_path, "bare")
     assert group_vars["node_prep_source"] == "bundle" and group_vars["node_prep_bundle_dir"] == "/var/cache/b"
     assert group_vars["kube_vip_interface"] == "eth0"
+    # node_prep's image archive cache on each node's own disk, never the machine's shared /var/cache
+    cache = group_vars["node_prep_bundle_cache_dir"]
+    assert any(cache.startswith(prefix + "/") for prefix in OVERLAY_DIRS), cache
     assert hosts["control_plane"]["hosts"]["cp1"] == {"ansible_host": "198.51.100.11",
                                                       "control_plane_advertise_address": "198.51.100.11"}  # fmt: skip
     assert hosts["workers"]["hosts"]["worker1"] == {"ansible_host": "198.51.100.13"}

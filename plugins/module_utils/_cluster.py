@@ -1,0 +1,113 @@
+# -*- coding: utf-8 -*-
+# Copyright: vipadm developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The flows of the modules that change the cluster's membership from a control plane: the removal plan,
+an etcd member, a Node.
+
+Each flow takes the module parameters, ``root`` (the directory standing for ``/``) and ``run`` (argv ->
+(rc, stdout, stderr)), plus an etcd client where it needs one; it returns the result dict or raises a
+KubeadmError with a sentence. No Ansible import, so tests call them directly.
+"""
+
+from __future__ import annotations
+
+from ansible_collections.vipadm.kubeadm.plugins.module_utils import _etcd as etcd
+from ansible_collections.vipadm.kubeadm.plugins.module_utils import _kubeadm_state as state
+from ansible_collections.vipadm.kubeadm.plugins.module_utils import _kubectl as kubectl
+from ansible_collections.vipadm.kubeadm.plugins.module_utils import _removal as removal
+from ansible_collections.vipadm.kubeadm.plugins.module_utils._kubeadm import KubeadmError
+
+
+def _kubectl_base(params, root, kubectl_path):
+    server = params.get('server') or kubectl.local_server(root)
+    return kubectl.base_argv(kubectl_path, params['kubeconfig'], server), server
+
+
+def _member_summary(member):
+    return {key: member[key] for key in ('name', 'id', 'peer_urls', 'learner', 'healthy') if key in member}
+
+
+def same_cluster(root, node_ca_pem):
+    """Whether the CA PEM read on the node to remove is this control plane's CA; None when it cannot be told."""
+    if not node_ca_pem:
+        return None
+    theirs = state.hashes_of(node_ca_pem)
+    ours = state.hashes_of(state.read_text(root, state.CA_CERT))
+    if not theirs or not ours:
+        return None
+    return bool(set(theirs) & set(ours))
+
+
+def removal_plan(params, root, run, kubectl_path, client=None):
+    """Read etcd's members (each asked for its health) and the Nodes, then plan (module_utils/_removal)."""
+    name = params['node']
+    client = client or etcd.Client(root)
+    members = client.members_with_health(params['etcd_timeout'])
+    facts = {'etcd_members': [_member_summary(member) for member in members]}
+    try:
+        # etcd first: without its quorum the API server cannot answer kubectl either, and the refusal says why.
+        removal.check_quorum(members, name)
+        base, facts['api_server'] = _kubectl_base(params, root, kubectl_path)
+        listed = kubectl.run_checked(run, kubectl.get_nodes_argv(base), 'kubectl get nodes')
+        facts['nodes'] = kubectl.parse_nodes(listed)
+        outcome = removal.plan(params.get('host') or name, name, params['reachable'], params.get('node_state'),
+                               same_cluster(root, params.get('node_ca_cert')), members, facts['nodes'],
+                               params.get('via') or 'this control plane')
+    except KubeadmError as exc:  # refused, or kubectl failed: the members found say why
+        exc.details.update(facts)
+        raise
+    result = dict(changed=False, actions=outcome['actions'], steps=outcome['steps'], warnings=outcome['warnings'],
+                  control_plane=outcome['control_plane'], **facts)
+    result['member'] = _member_summary(outcome['member']) if outcome['member'] else None
+    result['node'] = outcome['node']
+    return result
+
+
+def etcd_member_absent(params, root, run, check_mode=False, client=None):
+    """Remove the etcd member named ``name`` through this control plane's etcd, unless it is gone already.
+
+    Refuses, before the removal, what module_utils/_removal refuses: the last member, a cluster without quorum,
+    or a removal that would leave fewer answering members than the smaller cluster's quorum."""
+    client = client or etcd.Client(root)
+    members = client.members()
+    member = etcd.member_by_name(members, params['name'])
+    result = {'changed': bool(member), 'removed': _member_summary(member) if member else None,
+              'members': sorted(m['name'] for m in members if not member or m['id'] != member['id'])}
+    if not member:
+        return result
+    for each in members:
+        each['healthy'] = client.healthy(each, params['timeout'])
+    result['warnings'] = removal.check_quorum(members, params['name'])
+    result['removed'] = _member_summary(member)
+    if check_mode:
+        return result
+    left = client.remove(member['id'])
+    result['members'] = sorted(m['name'] for m in left)
+    return result
+
+
+def cluster_node(params, root, run, kubectl_path, check_mode=False):
+    """Drain the Node (``state: drained``) or delete it (``state: absent``) with kubectl, when there is work."""
+    base, server = _kubectl_base(params, root, kubectl_path)
+    name = params['name']
+    node = kubectl.parse_node(kubectl.run_checked(run, kubectl.get_node_argv(base, name), 'kubectl get node %s' % name))
+    result = {'changed': False, 'node': node, 'pods': [], 'api_server': server}
+    if node is None:
+        return result
+    if params['state'] == 'absent':
+        result['changed'] = True
+        if not check_mode:
+            result['stdout'] = kubectl.run_checked(run, kubectl.delete_node_argv(base, name),
+                                                   'kubectl delete node %s' % name)
+        return result
+    pods = kubectl.evictable_pods(kubectl.run_checked(run, kubectl.pods_on_node_argv(base, name),
+                                                      'kubectl get pods on %s' % name))
+    result['pods'] = pods
+    if node['unschedulable'] and not pods:
+        return result
+    result['changed'] = True
+    if not check_mode:
+        result['stdout'] = kubectl.run_checked(
+            run, kubectl.drain_argv(base, name, params['timeout']),
+            'kubectl drain %s (PodDisruptionBudgets may keep pods; raise the timeout or fix them)' % name)
+    return result

@@ -88,8 +88,8 @@ def apiserver_endpoint(root):
     endpoint, version = _ADVERTISE_ENDPOINT.search(text), _APISERVER_IMAGE_TAG.search(text)
     if not endpoint or not version:
         return None
-    host, _, port = endpoint.group(1).rpartition(':')
     try:
+        host, port = endpoint.group(1).rsplit(':', 1)
         address = str(ipaddress.ip_address(host.strip('[]')))
         return address, int(port), version.group(1)
     except ValueError:

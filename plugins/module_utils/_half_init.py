@@ -52,6 +52,15 @@ def local_api_endpoint(manifest_text):
     return address, port
 
 
+_IMAGE_TAG = re.compile(r'image:\s*["\']?\S*/kube-apiserver:(v\d+\.\d+\.\d+[^"\'\s]*)')
+
+
+def api_server_version(manifest_text):
+    """The Kubernetes version of the kube-apiserver static Pod manifest (its image tag); None without one."""
+    match = _IMAGE_TAG.search(manifest_text or '')
+    return match.group(1) if match else None
+
+
 def classify_status(status):
     """The probe outcome of an HTTP status of the GET of the ConfigMap."""
     if status == 200:

@@ -50,11 +50,13 @@ UPLOAD_CERTS_CONFIG = '/etc/kubernetes/vipadm-upload-certs.yaml'
 def _upload_certs(run, kubeadm_path, kubeconfig, root):
     """`kubeadm init phase upload-certs`, with this node's API server address and version when its manifest
     gives them (the configuration file is removed afterwards); its stdout."""
-    endpoint = state.apiserver_endpoint(root)
-    if endpoint is None:
+    manifest = state.read_text(root, state.APISERVER_MANIFEST)
+    address, port = half_init.local_api_endpoint(manifest)
+    version = half_init.api_server_version(manifest)
+    if not address or not port or not version:
         return _run_checked(run, kubeadm.upload_certs_argv(kubeadm_path, kubeconfig), 'kubeadm init phase upload-certs')
     config_path = state.host_path(root, UPLOAD_CERTS_CONFIG)
-    state.write_private_file(config_path, kubeadm.upload_certs_config(*endpoint))
+    state.write_private_file(config_path, kubeadm.upload_certs_config(address, port, version))
     try:
         return _run_checked(run, kubeadm.upload_certs_argv(kubeadm_path, kubeconfig, config_path),
                             'kubeadm init phase upload-certs')

@@ -74,28 +74,6 @@ def read_text(root, path):
         return None
 
 
-# --- this node's API server ---------------------------------------------------------------------
-
-_ADVERTISE_ENDPOINT = re.compile(
-    r'kubeadm\.kubernetes\.io/kube-apiserver\.advertise-address\.endpoint:\s*["\']?([^"\'\s]+)')
-_APISERVER_IMAGE_TAG = re.compile(r'image:\s*["\']?\S*/kube-apiserver:(v\d+\.\d+\.\d+[^"\'\s]*)')
-
-
-def apiserver_endpoint(root):
-    """(advertise address, port, Kubernetes version) of this node's kube-apiserver, as kubeadm wrote them into
-    its static Pod manifest (the endpoint annotation, the image tag); None when the manifest says neither."""
-    text = read_text(root, APISERVER_MANIFEST) or ''
-    endpoint, version = _ADVERTISE_ENDPOINT.search(text), _APISERVER_IMAGE_TAG.search(text)
-    if not endpoint or not version:
-        return None
-    try:
-        host, port = endpoint.group(1).rsplit(':', 1)
-        address = str(ipaddress.ip_address(host.strip('[]')))
-        return address, int(port), version.group(1)
-    except ValueError:
-        return None
-
-
 # --- kubeconfig --------------------------------------------------------------------------------
 
 _SERVER = re.compile(r'^\s*server:\s*["\']?([^"\'\s]+)["\']?\s*$', re.M)

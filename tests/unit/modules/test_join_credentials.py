@@ -86,6 +86,9 @@ spec:
   containers:
   - command:
     - kube-apiserver
+    - --advertise-address={address}
+    - --allow-privileged=true
+    - --secure-port=6443
     image: registry.k8s.io/kube-apiserver:v1.37.2
 """
 CONFIG = '{root}/etc/kubernetes/vipadm-upload-certs.yaml'
@@ -99,7 +102,7 @@ def test_upload_certs_reads_the_address_of_this_api_server_not_the_default_route
     for the API Server", seen on the lab's air-gapped nodes): the module gives it the address and version of
     the node's own API server, in a file that is gone afterwards."""
     h.write_initialized(tmp_path)
-    h.put(tmp_path, '/etc/kubernetes/manifests/kube-apiserver.yaml', APISERVER_MANIFEST.format(endpoint=endpoint))
+    h.put(tmp_path, '/etc/kubernetes/manifests/kube-apiserver.yaml', APISERVER_MANIFEST.format(endpoint=endpoint, address=address))
     seen = []
 
     def read_config(root):

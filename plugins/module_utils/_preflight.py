@@ -158,6 +158,154 @@ def _node_interface_networks(node, interface):
     return networks
 
 
+SERVICES_ADDRESSES = "kube_vip_services_addresses"
+
+
+def _network(text):
+    """An IPv4/IPv6 network (host bits allowed), or None."""
+    try:
+        return ipaddress.ip_network(text, strict=False)
+    except ValueError:
+        return None
+
+
+def parse_services_entry(entry):
+    """(first, last) addresses of one kube_vip_services_addresses entry: an address, a range ``first-last``
+    or a CIDR (the forms of kube-vip's cloud provider). Raises ValueError with a sentence."""
+    text = str(entry).strip()
+    example = ("write an address, a range first-last or a CIDR, for example 192.168.10.200, "
+               "192.168.10.200-192.168.10.220 or 192.168.10.224/28")
+    if "/" in text:
+        network = _network(text)
+        if network is None:
+            raise ValueError("%s: %r is not a CIDR: %s." % (SERVICES_ADDRESSES, text, example))
+        if ipaddress.ip_interface(text).ip != network.network_address:
+            raise ValueError("%s: %s has bits set after its prefix: write the network, %s." % (
+                SERVICES_ADDRESSES, text, network))
+        return network.network_address, network.broadcast_address
+    if "-" in text:
+        low, _dash, high = text.partition("-")
+        first, last = parse_address(low), parse_address(high)
+        if first is None or last is None:
+            raise ValueError("%s: %r is not a range of two addresses: %s." % (SERVICES_ADDRESSES, text, example))
+        if first.version != last.version:
+            raise ValueError("%s: the range %s mixes IPv4 and IPv6: give each family its own entry." % (
+                SERVICES_ADDRESSES, text))
+        if first > last:
+            raise ValueError("%s: the range %s ends before it starts: write it %s-%s." % (
+                SERVICES_ADDRESSES, text, last, first))
+        return first, last
+    address = parse_address(text)
+    if address is None:
+        raise ValueError("%s: %r is not an address: %s." % (SERVICES_ADDRESSES, text, example))
+    return address, address
+
+
+def _node_addresses(report):
+    """The addresses a node has of its own: its inventory address and those of its interfaces but lo. Host
+    addresses (/32, /128) are left out: kube-vip adds the VIP and the Service addresses it holds that way."""
+    found = []
+    inventory = parse_address(report.get("address"))
+    if inventory is not None:
+        found.append((inventory, None))
+    for iface in sorted(report.get("interfaces") or {}):
+        for network in _node_interface_networks(report, iface):
+            if not network.ip.is_loopback and all(network.ip != seen for seen, _iface in found):
+                found.append((network.ip, iface))
+    return found
+
+
+def _contains(first, last, address):
+    return first.version == address.version and first <= address <= last
+
+
+def _join_names(names):
+    names = list(names)
+    return names[0] if len(names) == 1 else "%s and %s" % (", ".join(names[:-1]), names[-1])
+
+
+def check_services(settings, control_planes, reports, vip):
+    """The refusals of services mode (kube_vip_services, kube_vip_services_election, kube_vip_services_addresses).
+
+    vip: the parsed VIP or None; reports: the node reports that answered. In ARP mode every Service address
+    must be in the subnet of the VIP interface of each control plane (kube-vip adds it there and answers ARP
+    for it), never its network or broadcast address; in any mode it must not be the VIP, a node's address, or
+    in two entries."""
+    errors = []
+    services = bool(settings.get("services"))
+    entries = settings.get("services_addresses") or []
+    if isinstance(entries, str):
+        entries = [part for part in entries.split(",") if part.strip()]
+    if settings.get("services_election") and not services:
+        errors.append("kube_vip_services_election is true but kube_vip_services is false: the per-Service election "
+                      "is part of kube-vip's services mode; set kube_vip_services: true, or drop "
+                      "kube_vip_services_election.")
+    if entries and not services:
+        errors.append("%s is set but kube_vip_services is false: no kube-vip would announce those addresses; set "
+                      "kube_vip_services: true, or remove %s." % (SERVICES_ADDRESSES, SERVICES_ADDRESSES))
+    ranges = []
+    for entry in entries:
+        try:
+            first, last = parse_services_entry(entry)
+        except ValueError as error:
+            errors.append(str(error))
+            continue
+        ranges.append((str(entry).strip(), first, last))
+
+    for index, (text, first, last) in enumerate(ranges):
+        for other, other_first, other_last in ranges[index + 1:]:
+            if first.version == other_first.version and first <= other_last and other_first <= last:
+                errors.append("%s: %s and %s overlap: list each address once." % (SERVICES_ADDRESSES, text, other))
+    for text, first, last in ranges:
+        if vip is not None and _contains(first, last, vip):
+            errors.append("%s: %s %s the control plane VIP %s (kube_vip_address): Service addresses must be other "
+                          "free addresses." % (SERVICES_ADDRESSES, text, "is" if first == last else "holds", vip))
+        hits = []
+        for name in sorted(reports):
+            for address, iface in _node_addresses(reports[name]):
+                if _contains(first, last, address):
+                    where = "on %s" % iface if iface else ""
+                    if first != last:
+                        where = " ".join(part for part in (str(address), where) if part)
+                    hits.append("%s (%s)" % (name, where) if where else name)
+                    break
+        if hits:
+            errors.append("%s: %s %s the address of %s: Service addresses must be free addresses that no node uses."
+                          % (SERVICES_ADDRESSES, text, "is" if first == last else "holds", _join_names(hits)))
+
+    if settings.get("mode", "arp") != "arp":
+        return errors
+    for text, first, last in ranges:
+        outside, edge = {}, {}
+        for name in control_planes:
+            report = reports.get(name)
+            if report is None:
+                continue
+            iface = settings.get("interface") or report.get("default_interface")
+            if not iface or iface not in (report.get("interfaces") or {}):
+                continue  # refused with the VIP's own checks
+            networks = [net.network for net in _node_interface_networks(report, iface) if net.version == first.version]
+            inside = [net for net in networks if first in net and last in net]
+            if not inside:
+                outside.setdefault("%s: %s" % (iface, ", ".join(str(n) for n in networks) or "no address"), []).append(
+                    name)
+                continue
+            network = inside[0]
+            if network.version == 4 and network.prefixlen < 31:
+                for special, what in ((network.network_address, "network"), (network.broadcast_address, "broadcast")):
+                    if first <= special <= last:
+                        edge.setdefault((str(special), what, str(network)), []).append(name)
+        for subnets, names in sorted(outside.items()):
+            errors.append("%s: %s is outside the subnet of the VIP interface of %s (%s): in ARP mode kube-vip puts a "
+                          "Service address on that interface and answers ARP for it there, so it must be a free "
+                          "address of the control planes' subnet; pick one there, or use BGP mode." % (
+                              SERVICES_ADDRESSES, text, _join_names(names), subnets))
+        for (special, what, network), names in sorted(edge.items()):
+            errors.append("%s: %s holds %s, the %s address of %s (the subnet of %s): no machine can use it; leave it "
+                          "out." % (SERVICES_ADDRESSES, text, special, what, network, _join_names(names)))
+    return errors
+
+
 def choose_init_host(control_planes, nodes, configured=None):
     """The control plane that runs (or already ran) kubeadm init.
 
@@ -224,7 +372,8 @@ def evaluate(settings, control_planes, workers, nodes):
     """Check the whole inventory and every node report.
 
     settings: dict with vip, port, kubernetes_version, kube_vip_version, mode ('arp' or 'bgp'),
-      bgp_peers, interface (None = each host's default-route interface), init_host (None = first).
+      bgp_peers, interface (None = each host's default-route interface), init_host (None = first), services,
+      services_election, services_addresses (kube-vip's services mode, see check_services).
     control_planes, workers: inventory host names.
     nodes: inventory host name -> report of preflight_facts (hostname, address, interfaces,
       default_interface, kubeadm_path, kubeadm_version, kubelet_version, cluster_state, vip_tcp_answers,
@@ -325,6 +474,8 @@ def evaluate(settings, control_planes, workers, nodes):
                 errors.append("%s: kube_vip_address %s is outside the subnet of %s (%s): in ARP mode the VIP must "
                               "be in the control planes' subnet; pick a free address there or use BGP." % (
                                   name, vip, iface, ", ".join(str(n) for n in networks) or "no address"))
+
+    errors.extend(check_services(settings, control_planes, reports, vip))
 
     if all_bare and vip is not None:
         holders = sorted(name for name, r in reports.items() if r.get("vip_tcp_answers") or r.get("vip_arp_answers"))

@@ -19,7 +19,8 @@ description:
     hostnames are not unique; the Kubernetes or kube-vip version is unsupported; the port is out of range;
     BGP mode has no or malformed peers; kubeadm is missing on a node; the VIP already answers while no node
     has a cluster yet; the control_plane group is missing; a node is unreachable (its report is Ansible's
-    unreachable result, registered with C(ignore_unreachable)).
+    unreachable result, registered with C(ignore_unreachable)); Service addresses that cannot work (see
+    O(services_addresses)).
   - Warns about an even number of control planes (etcd quorum).
   - Pure computation; run it once, on the controller.
 version_added: 0.1.0
@@ -56,6 +57,24 @@ options:
   init_host:
     description: The control plane that initializes the cluster; the first of I(control_planes) when empty.
     type: str
+  services:
+    description: Whether kube-vip also serves Services of type LoadBalancer (C(kube_vip_services)).
+    type: bool
+    default: false
+  services_election:
+    description: One leader election per Service (C(kube_vip_services_election)); refused without O(services).
+    type: bool
+    default: false
+  services_addresses:
+    description:
+      - The addresses Services of type LoadBalancer may take (C(kube_vip_services_addresses)), each an address,
+        a range C(first-last) or a CIDR.
+      - Refused when malformed, overlapping, holding the VIP or a node's address, without O(services), or (ARP
+        mode) outside the subnet of the VIP interface of a control plane or holding its network or broadcast
+        address.
+    type: list
+    elements: str
+    default: []
   control_planes:
     description: Inventory names of the control planes, in order.
     type: list
@@ -127,6 +146,9 @@ def main():
             bgp_peers=dict(type="raw", no_log=False),
             interface=dict(type="str"),
             init_host=dict(type="str"),
+            services=dict(type="bool", default=False),
+            services_election=dict(type="bool", default=False),
+            services_addresses=dict(type="list", elements="str", default=[]),
             control_planes=dict(type="list", elements="str", default=[]),
             workers=dict(type="list", elements="str", default=[]),
             nodes=dict(type="dict", default={}),
@@ -137,7 +159,8 @@ def main():
     for secret in bgp_peer_secrets(params["bgp_peers"]):
         module.no_log_values.add(secret)
     settings = {key: params[key] for key in (
-        "vip", "port", "kubernetes_version", "kube_vip_version", "mode", "bgp_peers", "interface", "init_host")}
+        "vip", "port", "kubernetes_version", "kube_vip_version", "mode", "bgp_peers", "interface", "init_host",
+        "services", "services_election", "services_addresses")}
     outcome = _preflight.evaluate(settings, params["control_planes"], params["workers"], params["nodes"])
     for warning in outcome["warnings"]:
         module.warn(warning)

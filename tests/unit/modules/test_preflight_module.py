@@ -1,5 +1,6 @@
 # -*- coding: utf-8 -*-
-"""The preflight module: refusals, and BGP peers whose passwords (only) are hidden (reliability R4)."""
+"""The preflight module: refusals, BGP peers whose passwords (only) are hidden (reliability R4), and the Service
+addresses of kube-vip's services mode."""
 
 import json
 import os
@@ -51,3 +52,29 @@ def test_well_formed_peers_pass_and_return_the_init_host(capsys):
     assert result.get("failed") is not True, result
     assert result["init_host"] == "cp1"
     assert "pw12345" not in json.dumps(result)
+
+
+# kube-vip's services mode: the settings the preflight role passes (services, services_election, services_addresses)
+def test_services_with_addresses_in_the_subnet_pass(capsys):
+    result = run_module(capsys, services=True, services_election=True,
+                        services_addresses=["198.51.100.200-198.51.100.210", "198.51.100.224/28"])
+    assert result.get("failed") is not True, result
+    assert result["init_host"] == "cp1" and result["changed"] is False
+
+
+def test_addresses_outside_the_subnet_or_on_the_vip_are_refused_each_with_its_sentence(capsys):
+    result = run_module(capsys, services=True, services_addresses=["203.0.113.10", "198.51.100.254"])
+    assert result["failed"] is True
+    assert result["msg"].startswith("Preflight refused, nothing was changed:\n- ")
+    assert len(result["errors"]) == 2, result["errors"]
+    assert result["errors"][0].startswith("kube_vip_services_addresses: 198.51.100.254 is the control plane VIP")
+    assert result["errors"][1].startswith("kube_vip_services_addresses: 203.0.113.10 is outside the subnet of the "
+                                          "VIP interface of cp1, cp2 and cp3 (eth0: 198.51.100.0/24)")
+
+
+def test_the_election_without_services_is_refused(capsys):
+    result = run_module(capsys, services_election=True)
+    assert result["failed"] is True
+    assert result["errors"] == [
+        "kube_vip_services_election is true but kube_vip_services is false: the per-Service election is part of "
+        "kube-vip's services mode; set kube_vip_services: true, or drop kube_vip_services_election."]

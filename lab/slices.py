@@ -118,7 +118,8 @@ def claim_slice(control_planes: int, workers: int, wait: float = CLAIM_WAIT) -> 
 def labs():
     """A factory of labs that are up; every lab it made is brought down when the block ends.
 
-    `make(control_planes=3, workers=0, kubernetes_version=None, runtime="real", node_software="installed")`
+    `make(control_planes=3, workers=0, kubernetes_version=None, runtime="real", node_software="installed",
+    kube_vip_version=None)`
     returns a Lab (runtime "real": the programs built by lab/components, kubernetes_version None: the pins'
     default; "bare": sshd only; node_software "bare": real nodes with Debian's packages only, see core.py).
     """
@@ -130,6 +131,7 @@ def labs():
         kubernetes_version: str | None = None,
         runtime: str = "real",
         node_software: str = "installed",
+        kube_vip_version: str | None = None,
     ):
         claim, name, subnet, state_dir = claim_slice(control_planes, workers)
         lab = Lab(
@@ -141,6 +143,7 @@ def labs():
             kubernetes_version=kubernetes_version,
             runtime=runtime,
             node_software=node_software,
+            kube_vip_version=kube_vip_version,
         )
         made.append((lab, claim, state_dir))
         lab.up()

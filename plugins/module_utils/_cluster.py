@@ -11,11 +11,16 @@ KubeadmError with a sentence. No Ansible import, so tests call them directly.
 
 from __future__ import annotations
 
+import time
+
 from ansible_collections.vipadm.kubeadm.plugins.module_utils import _etcd as etcd
 from ansible_collections.vipadm.kubeadm.plugins.module_utils import _kubeadm_state as state
 from ansible_collections.vipadm.kubeadm.plugins.module_utils import _kubectl as kubectl
 from ansible_collections.vipadm.kubeadm.plugins.module_utils import _removal as removal
+from ansible_collections.vipadm.kubeadm.plugins.module_utils import _versions as versions
 from ansible_collections.vipadm.kubeadm.plugins.module_utils._kubeadm import KubeadmError
+
+POLL = 2.0  # seconds between two reads of a Node that is not Ready yet
 
 
 def _kubectl_base(params, root, kubectl_path):
@@ -86,28 +91,75 @@ def etcd_member_absent(params, root, run, check_mode=False, client=None):
     return result
 
 
-def cluster_node(params, root, run, kubectl_path, check_mode=False):
-    """Drain the Node (``state: drained``) or delete it (``state: absent``) with kubectl, when there is work."""
+def cluster_node(params, root, run, kubectl_path, check_mode=False, clock=None, sleep=None):
+    """Drain the Node (``state: drained``), uncordon it (``state: uncordoned``) or delete it (``state: absent``)
+    with kubectl, when there is work.
+
+    With ``reason``, a drain first marks the Node with it (``_kubectl.DRAINED_FOR_ANNOTATION``), and an uncordon
+    touches only a Node marked with that reason (a Node someone else cordoned stays cordoned); it waits until the
+    Node is Ready (on ``kubelet_version`` when given) before it uncordons it and removes the mark."""
     base, server = _kubectl_base(params, root, kubectl_path)
     name = params['name']
-    node = kubectl.parse_node(kubectl.run_checked(run, kubectl.get_node_argv(base, name), 'kubectl get node %s' % name))
+
+    def read():
+        return kubectl.parse_node(kubectl.run_checked(run, kubectl.get_node_argv(base, name),
+                                                      'kubectl get node %s' % name))
+    node = read()
     result = {'changed': False, 'node': node, 'pods': [], 'api_server': server}
     if node is None:
         return result
+    reason = params.get('reason')
     if params['state'] == 'absent':
         result['changed'] = True
         if not check_mode:
             result['stdout'] = kubectl.run_checked(run, kubectl.delete_node_argv(base, name),
                                                    'kubectl delete node %s' % name)
         return result
+    if params['state'] == 'uncordoned':
+        return _uncordon(params, run, base, node, read, result, check_mode, clock or time.monotonic,
+                         sleep or time.sleep)
     pods = kubectl.evictable_pods(kubectl.run_checked(run, kubectl.pods_on_node_argv(base, name),
                                                       'kubectl get pods on %s' % name))
     result['pods'] = pods
     if node['unschedulable'] and not pods:
         return result
     result['changed'] = True
-    if not check_mode:
-        result['stdout'] = kubectl.run_checked(
-            run, kubectl.drain_argv(base, name, params['timeout']),
-            'kubectl drain %s (PodDisruptionBudgets may keep pods; raise the timeout or fix them)' % name)
+    if check_mode:
+        return result
+    if reason and not node['unschedulable']:  # a Node cordoned before is not vipadm's to uncordon later
+        kubectl.run_checked(run, kubectl.mark_drained_argv(base, name, reason), 'kubectl annotate node %s' % name)
+    result['stdout'] = kubectl.run_checked(
+        run, kubectl.drain_argv(base, name, params['timeout']),
+        'kubectl drain %s (PodDisruptionBudgets may keep pods; raise the timeout or fix them)' % name)
+    return result
+
+
+def _uncordon(params, run, base, node, read, result, check_mode, clock, sleep):
+    name, reason, wanted = params['name'], params.get('reason'), params.get('kubelet_version')
+    if reason and node['drained_for'] != reason:
+        return result  # not drained by vipadm for this reason: whoever cordoned it uncordons it
+    if not node['unschedulable'] and not node['drained_for']:
+        return result
+    result['changed'] = True
+    if check_mode:
+        return result
+    deadline = clock() + params['timeout']
+
+    def ready(item):
+        return item is not None and item['ready'] and (
+            not wanted or versions.parse_release(item['kubelet_version']) == versions.parse_release(wanted))
+    while not ready(node):
+        if clock() >= deadline:
+            raise KubeadmError(
+                'Node %s is not Ready%s after %d s (it reports kubelet %s, Ready: %s), so it stays cordoned: check '
+                'the kubelet on it (systemctl status kubelet, journalctl -u kubelet), then run again.'
+                % (name, ' on kubelet %s' % wanted if wanted else '', params['timeout'],
+                   (node or {}).get('kubelet_version'), (node or {}).get('ready')), node=node)
+        sleep(POLL)
+        node = read()
+    result['node'] = node
+    if node['unschedulable']:
+        result['stdout'] = kubectl.run_checked(run, kubectl.uncordon_argv(base, name), 'kubectl uncordon %s' % name)
+    if node['drained_for']:
+        kubectl.run_checked(run, kubectl.mark_drained_argv(base, name, None), 'kubectl annotate node %s' % name)
     return result

@@ -18,6 +18,8 @@ from ansible_collections.vipadm.kubeadm.plugins.module_utils._kubeadm import Kub
 
 CONTROL_PLANE_LABEL = 'node-role.kubernetes.io/control-plane'
 MIRROR_ANNOTATION = 'kubernetes.io/config.mirror'
+# vipadm's mark on a Node it drained itself, with the reason as its value: only such a Node is uncordoned by vipadm.
+DRAINED_FOR_ANNOTATION = 'vipadm.kubeadm/drained-for'
 FINISHED_PHASES = ('Succeeded', 'Failed')
 
 
@@ -61,6 +63,30 @@ def delete_node_argv(base, name):
     return base + ['delete', 'node', name, '--ignore-not-found']
 
 
+def mark_drained_argv(base, name, reason):
+    """Set (``reason``) or remove (None) the annotation that says vipadm drained the Node."""
+    value = '%s=%s' % (DRAINED_FOR_ANNOTATION, reason) if reason else DRAINED_FOR_ANNOTATION + '-'
+    return base + ['annotate', 'node', name, '--overwrite', value]
+
+
+def uncordon_argv(base, name):
+    return base + ['uncordon', name]
+
+
+def cluster_configuration_argv(base):
+    """kubeadm's ClusterConfiguration, as ``kubeadm init`` and ``kubeadm upgrade apply`` upload it."""
+    return base + ['get', 'configmap', 'kubeadm-config', '--namespace', 'kube-system',
+                   '-o', 'jsonpath={.data.ClusterConfiguration}']
+
+
+def kubernetes_version_of(cluster_configuration):
+    """The ``kubernetesVersion`` of a ClusterConfiguration's YAML text; None when it names none."""
+    for line in (cluster_configuration or '').splitlines():
+        if line.startswith('kubernetesVersion:'):
+            return line.split(':', 1)[1].strip().strip('"\'') or None
+    return None
+
+
 def _json(text, what):
     try:
         return json.loads(text) if (text or '').strip() else {}
@@ -69,14 +95,18 @@ def _json(text, what):
 
 
 def node_summary(item):
-    """``{name, ready, control_plane, unschedulable}`` of a Node object."""
-    conditions = (item.get('status') or {}).get('conditions') or []
-    labels = (item.get('metadata') or {}).get('labels') or {}
+    """``{name, ready, control_plane, unschedulable, kubelet_version, drained_for}`` of a Node object
+    (``drained_for``: the reason vipadm drained it, None when vipadm did not)."""
+    status = item.get('status') or {}
+    conditions = status.get('conditions') or []
+    metadata = item.get('metadata') or {}
     return {
-        'name': item['metadata']['name'],
+        'name': metadata['name'],
         'ready': any(c.get('type') == 'Ready' and c.get('status') == 'True' for c in conditions),
-        'control_plane': CONTROL_PLANE_LABEL in labels,
+        'control_plane': CONTROL_PLANE_LABEL in (metadata.get('labels') or {}),
         'unschedulable': bool((item.get('spec') or {}).get('unschedulable')),
+        'kubelet_version': (status.get('nodeInfo') or {}).get('kubeletVersion'),
+        'drained_for': (metadata.get('annotations') or {}).get(DRAINED_FOR_ANNOTATION),
     }
 
 

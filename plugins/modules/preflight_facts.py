@@ -105,6 +105,12 @@ kubelet_version:
   returned: always
   type: str
   sample: Kubernetes v1.36.3
+api_server_version:
+  description: The Kubernetes version of this node's C(/etc/kubernetes/manifests/kube-apiserver.yaml) (its image
+    tag); null on a node without it.
+  returned: always
+  type: str
+  sample: v1.36.3
 kubeadm_files:
   description: The kubeadm-written files that exist.
   returned: always
@@ -146,6 +152,8 @@ import threading
 import time
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.vipadm.kubeadm.plugins.module_utils import _half_init
+from ansible_collections.vipadm.kubeadm.plugins.module_utils import _kubeadm_state
 from ansible_collections.vipadm.kubeadm.plugins.module_utils import _preflight
 
 
@@ -249,6 +257,8 @@ def main():
         kubeadm_path=kubeadm,
         kubeadm_version=_version_of(module, kubeadm, ["version", "-o", "short"]),
         kubelet_version=_version_of(module, module.get_bin_path("kubelet", opt_dirs=BIN_DIRS), ["--version"]),
+        api_server_version=_half_init.api_server_version(
+            _kubeadm_state.read_text("/", _kubeadm_state.APISERVER_MANIFEST)),
         kubeadm_files=present,
         cluster_state=_preflight.classify_state(present),
         vip_tcp_answers=False,

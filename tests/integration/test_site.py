@@ -68,9 +68,9 @@ def run(lab, playbook, *options, timeout=600):
     return process, recap
 
 
-def run_until(lab, playbook, stop, timeout=300):
+def run_until(lab, playbook, stop, *options, timeout=300):
     """Run a playbook and kill it (SIGKILL, like a controller that dies) once ``stop(output)`` is true."""
-    process = subprocess.Popen(command(lab, playbook), cwd=str(REPO), env=environment(),
+    process = subprocess.Popen(command(lab, playbook, *options), cwd=str(REPO), env=environment(),
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
     output, deadline = b"", time.monotonic() + timeout
     try:

@@ -20,18 +20,20 @@ APISERVER = (
 )
 
 
-def node_item(name, ready=True, control_plane=False, unschedulable=False):
+def node_item(name, ready=True, control_plane=False, unschedulable=False, kubelet='v1.37.2', drained_for=None):
     labels = {'kubernetes.io/hostname': name}
     if control_plane:
         labels[kubectl.CONTROL_PLANE_LABEL] = ''
+    annotations = {kubectl.DRAINED_FOR_ANNOTATION: drained_for} if drained_for else {}
     return {
-        'metadata': {'name': name, 'labels': labels},
+        'metadata': {'name': name, 'labels': labels, 'annotations': annotations},
         'spec': {'unschedulable': True} if unschedulable else {},
         'status': {
             'conditions': [
                 {'type': 'MemoryPressure', 'status': 'False'},
                 {'type': 'Ready', 'status': 'True' if ready else 'Unknown'},
-            ]
+            ],
+            'nodeInfo': {'kubeletVersion': kubelet},
         },
     }
 
@@ -91,11 +93,14 @@ def test_argv():
 
 def test_nodes():
     text = json.dumps(
-        {'items': [node_item('cp1', control_plane=True), node_item('w1', ready=False, unschedulable=True)]}
+        {'items': [node_item('cp1', control_plane=True),
+                   node_item('w1', ready=False, unschedulable=True, kubelet='v1.36.3', drained_for='upgrade')]}
     )
     assert kubectl.parse_nodes(text) == [
-        {'name': 'cp1', 'ready': True, 'control_plane': True, 'unschedulable': False},
-        {'name': 'w1', 'ready': False, 'control_plane': False, 'unschedulable': True},
+        {'name': 'cp1', 'ready': True, 'control_plane': True, 'unschedulable': False, 'kubelet_version': 'v1.37.2',
+         'drained_for': None},
+        {'name': 'w1', 'ready': False, 'control_plane': False, 'unschedulable': True, 'kubelet_version': 'v1.36.3',
+         'drained_for': 'upgrade'},
     ]
     assert kubectl.parse_node('') is None  # --ignore-not-found prints nothing
     assert kubectl.parse_node(json.dumps(node_item('cp2')))['name'] == 'cp2'

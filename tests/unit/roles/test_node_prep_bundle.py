@@ -150,6 +150,22 @@ def test_an_image_containerd_lost_is_imported_again_alone_and_a_changed_binary_i
     assert kubectl.read_bytes() == kit.bundle_files()["bin/kubectl"]
 
 
+def test_the_upgrade_installs_kubeadm_first_and_the_kubelet_and_kubectl_after(tmp_path, node):
+    """node_prep_kubernetes_components: the upgrade's two installs touch only the binaries they name."""
+    bin_dir = node["root"] / "usr-local-bin"
+    output, recap = playbook(tmp_path, {"node1": dict(node["vars"], node_prep_kubernetes_components=["kubeadm"])},
+                             ["bundle_binaries"])
+    assert recap["node1"][2] == 0, output
+    assert sorted(os.listdir(str(bin_dir))) == ["kubeadm"], output
+    output, recap = playbook(tmp_path, {"node1": dict(node["vars"],
+                                                      node_prep_kubernetes_components=["kubelet", "kubectl"])},
+                             ["bundle_binaries"])
+    assert recap["node1"][2] == 0, output
+    assert sorted(os.listdir(str(bin_dir))) == sorted(kit.BINARIES)
+    for name in kit.BINARIES:
+        assert (bin_dir / name).read_bytes() == kit.bundle_files()["bin/" + name]
+
+
 def test_a_dnf_node_gets_the_drop_in_of_the_rpm_packages(tmp_path, node):
     variables = dict(node["vars"], __node_prep_plan={"package_manager": "dnf"})
     output, recap = playbook(tmp_path, {"node1": variables}, ["bundle_binaries"])

@@ -100,11 +100,16 @@ def cluster_node(params, root, run, kubectl_path, check_mode=False, clock=None, 
     Node is Ready (on ``kubelet_version`` when given) before it uncordons it and removes the mark."""
     base, server = _kubectl_base(params, root, kubectl_path)
     name = params['name']
+    clock, sleep = clock or time.monotonic, sleep or time.sleep
 
     def read():
         return kubectl.parse_node(kubectl.run_checked(run, kubectl.get_node_argv(base, name),
                                                       'kubectl get node %s' % name))
-    node = read()
+    uncordon = params['state'] == 'uncordoned'
+    # Before an uncordon the kubelet was restarted, and a kubelet of another release restarts the static Pods: this
+    # control plane's API server may not answer for a while.
+    deadline = clock() + params['timeout']
+    node = _answered(read, deadline, clock, sleep) if uncordon else read()
     result = {'changed': False, 'node': node, 'pods': [], 'api_server': server}
     if node is None:
         return result
@@ -115,9 +120,8 @@ def cluster_node(params, root, run, kubectl_path, check_mode=False, clock=None, 
             result['stdout'] = kubectl.run_checked(run, kubectl.delete_node_argv(base, name),
                                                    'kubectl delete node %s' % name)
         return result
-    if params['state'] == 'uncordoned':
-        return _uncordon(params, run, base, node, read, result, check_mode, clock or time.monotonic,
-                         sleep or time.sleep)
+    if uncordon:
+        return _uncordon(params, run, base, node, read, result, check_mode, deadline, clock, sleep)
     pods = kubectl.evictable_pods(kubectl.run_checked(run, kubectl.pods_on_node_argv(base, name),
                                                       'kubectl get pods on %s' % name))
     result['pods'] = pods
@@ -134,7 +138,18 @@ def cluster_node(params, root, run, kubectl_path, check_mode=False, clock=None, 
     return result
 
 
-def _uncordon(params, run, base, node, read, result, check_mode, clock, sleep):
+def _answered(read, deadline, clock, sleep):
+    """``read()`` once the API server answers it, until ``deadline``; then its error."""
+    while True:
+        try:
+            return read()
+        except KubeadmError:
+            if clock() >= deadline:
+                raise
+        sleep(POLL)
+
+
+def _uncordon(params, run, base, node, read, result, check_mode, deadline, clock, sleep):
     name, reason, wanted = params['name'], params.get('reason'), params.get('kubelet_version')
     if reason and node['drained_for'] != reason:
         return result  # not drained by vipadm for this reason: whoever cordoned it uncordons it
@@ -143,7 +158,6 @@ def _uncordon(params, run, base, node, read, result, check_mode, clock, sleep):
     result['changed'] = True
     if check_mode:
         return result
-    deadline = clock() + params['timeout']
 
     def ready(item):
         return item is not None and item['ready'] and (
@@ -156,10 +170,13 @@ def _uncordon(params, run, base, node, read, result, check_mode, clock, sleep):
                 % (name, ' on kubelet %s' % wanted if wanted else '', params['timeout'],
                    (node or {}).get('kubelet_version'), (node or {}).get('ready')), node=node)
         sleep(POLL)
-        node = read()
+        node = _answered(read, deadline, clock, sleep) or node
     result['node'] = node
     if node['unschedulable']:
-        result['stdout'] = kubectl.run_checked(run, kubectl.uncordon_argv(base, name), 'kubectl uncordon %s' % name)
+        result['stdout'] = _answered(
+            lambda: kubectl.run_checked(run, kubectl.uncordon_argv(base, name), 'kubectl uncordon %s' % name),
+            deadline, clock, sleep)
     if node['drained_for']:
-        kubectl.run_checked(run, kubectl.mark_drained_argv(base, name, None), 'kubectl annotate node %s' % name)
+        _answered(lambda: kubectl.run_checked(run, kubectl.mark_drained_argv(base, name, None),
+                                              'kubectl annotate node %s' % name), deadline, clock, sleep)
     return result

@@ -144,8 +144,8 @@ def plan(target_text, cluster_text, nodes, listed_nodes):
         kubelet = release((by_name.get(node['name']) or {}).get('kubelet_version'))
         if kubelet is not None and kubelet[1] + KUBELET_MINOR_SKEW < target[1]:
             problems.append('%s runs kubelet %s, more than %d minors older than %s: kubeadm refuses that skew; upgrade '
-                            'it one release at a time' % (node['host'], _text(kubelet), KUBELET_MINOR_SKEW,
-                                                         _text(target)))
+                            'it one release at a time'
+                            % (node['host'], _text(kubelet), KUBELET_MINOR_SKEW, _text(target)))
     if problems:
         raise UpgradeError('The upgrade to %s is refused, nothing was changed: %s.' % (_text(target), '; '.join(problems)))
 

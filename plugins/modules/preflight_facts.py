@@ -111,6 +111,12 @@ api_server_version:
   returned: always
   type: str
   sample: v1.36.3
+api_server_endpoint:
+  description: C(address) and C(port) of this node's API server (the C(--advertise-address) and C(--secure-port) of
+    its C(kube-apiserver.yaml)); null on a node without it.
+  returned: always
+  type: dict
+  sample: {"address": "198.51.100.11", "port": 6443}
 kubeadm_files:
   description: The kubeadm-written files that exist.
   returned: always
@@ -249,6 +255,8 @@ def main():
     default_iface = _preflight.default_interface(_ip_json(module, ["route", "show", "default"]))
     present = [path for path in _preflight.KUBEADM_FILES if os.path.isfile(path)]
     kubeadm = module.get_bin_path("kubeadm", opt_dirs=BIN_DIRS)
+    apiserver_manifest = _kubeadm_state.read_text("/", _kubeadm_state.APISERVER_MANIFEST)
+    apiserver_address, apiserver_port = _half_init.local_api_endpoint(apiserver_manifest)
     result = dict(
         changed=False,
         hostname=socket.gethostname().lower(),
@@ -257,8 +265,8 @@ def main():
         kubeadm_path=kubeadm,
         kubeadm_version=_version_of(module, kubeadm, ["version", "-o", "short"]),
         kubelet_version=_version_of(module, module.get_bin_path("kubelet", opt_dirs=BIN_DIRS), ["--version"]),
-        api_server_version=_half_init.api_server_version(
-            _kubeadm_state.read_text("/", _kubeadm_state.APISERVER_MANIFEST)),
+        api_server_version=_half_init.api_server_version(apiserver_manifest),
+        api_server_endpoint=dict(address=apiserver_address, port=apiserver_port) if apiserver_address else None,
         kubeadm_files=present,
         cluster_state=_preflight.classify_state(present),
         vip_tcp_answers=False,

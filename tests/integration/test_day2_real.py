@@ -2,9 +2,17 @@
 """Day 2 on the real lab (kubeadm, kubelet, containerd, etcd, the control plane and kube-vip v1.2.3 built from
 upstream, Kubernetes 1.37.2): nodes added and removed, certificates renewed.
 
-test_add_and_remove_control_planes (5 control planes + 1 worker; the inventory of the first run lists 3):
-1. site.yml with 3 control planes + the worker; then with all 5: the first three and the worker change nothing,
-   etcd has 5 members, 6 Nodes Ready.
+One lab for both tests (5 control planes + 1 worker), prepared by node_prep.yml and bootstrapped once by site.yml with
+an inventory of cp1-cp3 + the worker (fixture three_control_planes: etcd has those 3 members, 4 Nodes Ready); the
+tests run in file order on it.
+
+test_renew_certs (those 3 control planes): renew_certs.yml renews every control plane, one at a time; each API server
+serves a new certificate (serial and notBefore read with openssl s_client from the controller, before and after),
+kube-vip mounts admin.conf everywhere, and the VIP answered throughout (longest gap reported); a re-run with
+renew_certs_within_days=30 and --check change nothing; the same 3 etcd members and 4 Nodes Ready after it.
+
+test_add_and_remove_control_planes (from the 3 control planes + the worker of the fixture):
+1. site.yml with all 5: the first three and the worker change nothing, etcd has 5 members, 6 Nodes Ready.
 2. remove_node.yml --check on the VIP holder changes nothing; then it runs: drained, kube-vip stopped (it hands the
    VIP over), reset, its etcd member gone (kubeadm reset), its Node deleted; a re-run changes nothing.
 3. Another joined control plane removed the same way: 3 control planes.
@@ -14,17 +22,14 @@ test_add_and_remove_control_planes (5 control planes + 1 worker; the inventory o
    the others change nothing.
 etcd's members and the Nodes are checked after each step; the VIP is polled from the controller throughout.
 
-test_renew_certs (3 control planes): renew_certs.yml renews every control plane, one at a time; each API server
-serves a new certificate (serial and notBefore read with openssl s_client from the controller, before and after),
-kube-vip mounts admin.conf everywhere, and the VIP answered throughout (longest gap reported); a re-run with
-renew_certs_within_days=30 and --check change nothing.
-
 Measured (2 shared cores, two runs; docs/day2.md has the table): site.yml with 3 control planes + 1 worker 54.0 s /
 56.5 s, with all 5 (2 join) 40.8 s / 48.3 s; remove_node.yml of the live VIP holder 10.3 s / 11.3 s (longest VIP gap
 3.1 s / 2.5 s), its re-run 3.4 s / 3.9 s, of another live control plane 7.8 s / 11.2 s, of a powered-off one 22.9 s /
 24.1 s (15 s of it Ansible's SSH timeout); site.yml rejoining the removed holder 27.6 s / 29.9 s. renew_certs.yml on
 3 control planes 118.7 s / 120.3 s (static Pods restarted in about 36 s per node), longest VIP gap 3.1 s in both.
-Both tests: 457.7 s.
+Both tests: 457.7 s with a lab each (a 3+0 lab of its own for the renewal, bootstrapped by a site.yml of its own).
+With the one lab and bootstrap (2026-12-05, 23:50 UTC): 378.4 s (fixture 115.8 s: lab up, node_prep, site.yml of
+3+1 60.2 s; test_renew_certs 133.6 s, renew_certs.yml 121.4 s; test_add_and_remove_control_planes 124.6 s).
 """
 
 from __future__ import annotations
@@ -42,7 +47,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from lab.tests.conftest import lab_factory  # noqa: F401  (the fixture)
+from lab.tests.conftest import module_lab_factory  # noqa: F401  (the fixture)
 from tests.integration.test_site import assert_ok, run
 
 pytestmark = pytest.mark.lab
@@ -154,19 +159,98 @@ class VipPoller(threading.Thread):
         return max(self.gaps, default=0.0)
 
 
-def test_add_and_remove_control_planes(lab_factory, tmp_path):  # noqa: F811
-    lab = lab_factory(control_planes=5, workers=1)
-    full = lab.inventory_path
+FIRST = ["cp1", "cp2", "cp3"]
+
+
+@pytest.fixture(scope="module")
+def three_control_planes(module_lab_factory, tmp_path_factory):  # noqa: F811
+    """The lab of both tests (5 control planes + 1 worker), prepared by node_prep.yml, bootstrapped by site.yml with an
+    inventory of cp1-cp3 + worker1: test_renew_certs renews those three (they keep serving, etcd keeps its members),
+    then test_add_and_remove_control_planes grows the cluster to 5 from there. One bootstrap of 3 control planes
+    instead of two (a lab of 3 for the renewal and its own site.yml run). (lab, inventory of the three, seconds of
+    that site.yml)."""
+    lab = module_lab_factory(control_planes=5, workers=1)
     process, recap = run(lab, "playbooks/node_prep.yml")
     assert_ok(process, recap, [n.name for n in lab.nodes])
-    figures = {}
+    three = inventory_of(lab, tmp_path_factory.mktemp("three"), FIRST)
+    process, recap, seconds = playbook(three, "playbooks/site.yml")
+    assert_ok(process, recap, FIRST + ["worker1"])
+    assert etcd_members(lab, "cp1") == FIRST
+    nodes_ready(lab, "cp1", FIRST + ["worker1"])
+    return lab, three, seconds
 
-    # 1. 3 control planes, then all 5: only the new ones change.
-    first = ["cp1", "cp2", "cp3"]
-    process, recap, figures["site.yml, 3 control planes + 1 worker"] = playbook(
-        inventory_of(lab, tmp_path / "three", first), "playbooks/site.yml"
+
+def serving_certificate(address) -> dict:
+    """serial and notBefore of the certificate the API server at address:6443 serves, read with openssl s_client."""
+    chain = subprocess.run(
+        ["openssl", "s_client", "-connect", f"{address}:6443"], input="", capture_output=True, text=True, timeout=30
+    ).stdout
+    fields = subprocess.run(
+        ["openssl", "x509", "-noout", "-serial", "-startdate"],
+        input=chain,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    ).stdout
+    found = dict(re.findall(r"^(serial|notBefore)=(.*)$", fields, re.M))  # notBefore=Dec  5 19:46:52 2026 GMT
+    return {
+        "serial": found["serial"],
+        "not_before": calendar.timegm(time.strptime(found["notBefore"], "%b %d %H:%M:%S %Y GMT")),
+    }
+
+
+def test_renew_certs(three_control_planes):
+    lab, three, _seconds = three_control_planes
+    names = FIRST
+    addresses = {name: lab.node(name).address for name in names}
+    before = {name: serving_certificate(address) for name, address in addresses.items()}
+
+    poller = VipPoller(lab.vip, lab.node_file("cp1", "/etc/kubernetes/pki/ca.crt").read_text())
+    poller.start()
+    try:
+        process, recap, renewal = playbook(three, "playbooks/renew_certs.yml")
+    finally:
+        worst = poller.stop()
+    assert_ok(process, recap, names)
+    assert all(recap[n]["changed"] for n in names), recap
+    after = {name: serving_certificate(address) for name, address in addresses.items()}
+    for name in names:
+        assert after[name]["serial"] != before[name]["serial"], name
+        assert after[name]["not_before"] > before[name]["not_before"], name
+        manifest = lab.node_file(name, "/etc/kubernetes/manifests/kube-vip.yaml").read_text()
+        assert "path: /etc/kubernetes/admin.conf" in manifest and "super-admin.conf" not in manifest, name
+    restarts = re.findall(r"restarted in ([0-9.]+) s", process.stdout)
+
+    # Renewed a moment ago: nothing is due within 30 days; --check renews and restarts nothing.
+    process, recap, _seconds = playbook(three, "playbooks/renew_certs.yml", "-e", "renew_certs_within_days=30")
+    assert_ok(process, recap, names)
+    assert unchanged(recap, names) == {}, recap
+    process, recap, _seconds = playbook(three, "playbooks/renew_certs.yml", "--check")
+    assert_ok(process, recap, names)
+    assert {name: serving_certificate(address)["serial"] for name, address in addresses.items()} == {
+        name: found["serial"] for name, found in after.items()
+    }
+    print(
+        f"renew_certs.yml on 3 control planes: {renewal:.1f} s; VIP: longest gap {worst:.1f} s, {poller.failures} of "
+        f"{poller.probes} probes failed; serials "
+        f"{', '.join(before[n]['serial'] + ' -> ' + after[n]['serial'] for n in names)}"
+        + f"; static Pods restarted in {', '.join(restarts)} s"
     )
-    assert_ok(process, recap, first + ["worker1"])
+    assert worst < 10, f"the VIP did not answer for {worst:.1f} s during the renewal"
+    # The next test grows this cluster: the renewal left it as it found it.
+    assert etcd_members(lab, "cp1") == FIRST
+    nodes_ready(lab, "cp1", FIRST + ["worker1"])
+
+
+def test_add_and_remove_control_planes(three_control_planes, tmp_path):
+    lab, _three, seconds = three_control_planes
+    full = lab.inventory_path
+    figures = {"site.yml, 3 control planes + 1 worker": seconds}
+
+    # 1. 3 control planes (the fixture; test_renew_certs may have renewed their certificates since), then all 5:
+    # only the new ones change.
+    first = FIRST
     assert etcd_members(lab, "cp1") == first
     nodes_ready(lab, "cp1", first + ["worker1"])
     process, recap, figures["site.yml, 5 control planes (2 new)"] = playbook(full, "playbooks/site.yml")
@@ -261,69 +345,3 @@ def test_add_and_remove_control_planes(lab_factory, tmp_path):  # noqa: F811
         + f"; VIP polled every 0.1 s from the removals on: {poller.failures} of {poller.probes} probes failed"
     )
     assert gaps[left] < 10, f"the VIP did not answer for {gaps[left]:.1f} s while its holder left"
-
-
-def serving_certificate(address) -> dict:
-    """serial and notBefore of the certificate the API server at address:6443 serves, read with openssl s_client."""
-    chain = subprocess.run(
-        ["openssl", "s_client", "-connect", f"{address}:6443"], input="", capture_output=True, text=True, timeout=30
-    ).stdout
-    fields = subprocess.run(
-        ["openssl", "x509", "-noout", "-serial", "-startdate"],
-        input=chain,
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=True,
-    ).stdout
-    found = dict(re.findall(r"^(serial|notBefore)=(.*)$", fields, re.M))  # notBefore=Dec  5 19:46:52 2026 GMT
-    return {
-        "serial": found["serial"],
-        "not_before": calendar.timegm(time.strptime(found["notBefore"], "%b %d %H:%M:%S %Y GMT")),
-    }
-
-
-def test_renew_certs(lab_factory):  # noqa: F811
-    lab = lab_factory(control_planes=3, workers=0)
-    names = [n.name for n in lab.nodes]
-    process, recap = run(lab, "playbooks/node_prep.yml")
-    assert_ok(process, recap, names)
-    process, recap = run(lab, "playbooks/site.yml")
-    assert_ok(process, recap, names)
-    addresses = {n.name: n.address for n in lab.nodes}
-    before = {name: serving_certificate(address) for name, address in addresses.items()}
-
-    poller = VipPoller(lab.vip, lab.node_file("cp1", "/etc/kubernetes/pki/ca.crt").read_text())
-    poller.start()
-    started = time.monotonic()
-    try:
-        process, recap = run(lab, "playbooks/renew_certs.yml")
-        renewal = time.monotonic() - started
-    finally:
-        worst = poller.stop()
-    assert_ok(process, recap, names)
-    assert all(recap[n]["changed"] for n in names), recap
-    after = {name: serving_certificate(address) for name, address in addresses.items()}
-    for name in names:
-        assert after[name]["serial"] != before[name]["serial"], name
-        assert after[name]["not_before"] > before[name]["not_before"], name
-        manifest = lab.node_file(name, "/etc/kubernetes/manifests/kube-vip.yaml").read_text()
-        assert "path: /etc/kubernetes/admin.conf" in manifest and "super-admin.conf" not in manifest, name
-    restarts = re.findall(r"restarted in ([0-9.]+) s", process.stdout)
-
-    # Renewed a moment ago: nothing is due within 30 days; --check renews and restarts nothing.
-    process, recap = run(lab, "playbooks/renew_certs.yml", "-e", "renew_certs_within_days=30")
-    assert_ok(process, recap, names)
-    assert unchanged(recap, names) == {}, recap
-    process, recap = run(lab, "playbooks/renew_certs.yml", "--check")
-    assert_ok(process, recap, names)
-    assert {name: serving_certificate(address)["serial"] for name, address in addresses.items()} == {
-        name: found["serial"] for name, found in after.items()
-    }
-    print(
-        f"renew_certs.yml on 3 control planes: {renewal:.1f} s; VIP: longest gap {worst:.1f} s, {poller.failures} of "
-        f"{poller.probes} probes failed; serials "
-        f"{', '.join(before[n]['serial'] + ' -> ' + after[n]['serial'] for n in names)}"
-        + f"; static Pods restarted in {', '.join(restarts)} s"
-    )
-    assert worst < 10, f"the VIP did not answer for {worst:.1f} s during the renewal"

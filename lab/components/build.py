@@ -34,6 +34,11 @@ SHARED_KUBE_VIP = REPO_ROOT.parent / "shared" / "upstream" / "kube-vip"
 ERROR_TAIL_LINES = 25
 REGISTRY = "registry.k8s.io"
 KUBE_VIP_REPOSITORY = "ghcr.io/kube-vip/kube-vip"
+# The lab's own test server for Services of type LoadBalancer (lab/components/http_echo, standard library
+# only): no lab node runs it unless a test imports it (Builder.http_echo); .test is a reserved name, never pulled.
+HTTP_ECHO_SOURCE = Path(__file__).resolve().parent / "http_echo"
+HTTP_ECHO_VERSION = "v1"
+HTTP_ECHO_REFERENCE = f"vipadm.test/http-echo:{HTTP_ECHO_VERSION}"
 
 
 class BuildError(RuntimeError):
@@ -441,6 +446,28 @@ class Builder:
             return {"images": {"kube-vip": reference}, "peak_rss_kib": peak, "ldflags": ldflags, "source": str(source)}
 
         return self._cached("kube-vip", tag, key, produce, build=build)
+
+    def http_echo(self, build: bool = True) -> Result | None:
+        """The lab's test HTTP server (HTTP_ECHO_SOURCE): a static binary in an image of its own, which answers
+        with the pod, its node and the client address it saw. Not part of any pin: a test imports it into the
+        nodes that need it. build=False: None unless it is in the cache."""
+        key = recipes.cache_key("http-echo", HTTP_ECHO_VERSION, self.go_version, source=_source_digest(HTTP_ECHO_SOURCE))
+
+        def produce(out: Path, log_path: Path) -> dict:
+            work = out / "work"
+            shutil.copytree(HTTP_ECHO_SOURCE, work)
+            binary = out / "bin" / "http-echo"
+            peak = self._run(
+                ["go", "build", "-trimpath", "-ldflags", "-s -w", "-o", str(binary), "."],
+                log_path, "go build of http-echo", cwd=work, env=self._go_env(),
+            )  # fmt: skip
+            image_files.write_image(
+                image_files.ImageSpec((HTTP_ECHO_REFERENCE,), {"http-echo": str(binary)}, ("/http-echo",)),
+                out / "images" / "http-echo.tar",
+            )
+            return {"images": {"http-echo": HTTP_ECHO_REFERENCE}, "peak_rss_kib": peak, "source": str(HTTP_ECHO_SOURCE)}
+
+        return self._cached("http-echo", HTTP_ECHO_VERSION, key, produce, build=build)
 
     # ---- whole pins ---------------------------------------------------------------------------
 

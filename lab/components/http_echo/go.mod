@@ -1,0 +1,3 @@
+module vipadm.lab/http-echo
+
+go 1.24

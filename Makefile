@@ -1,10 +1,15 @@
-.PHONY: setup test demo lint unit bench bench-smoke
+.PHONY: setup test test-upgrade demo lint unit bench bench-smoke
 
 setup:
 	scripts/setup.sh
 
 test: setup
 	scripts/test.sh
+
+# The upgrade 1.36.3 -> 1.37.2 on a 3+1 lab (root, about 15 minutes with its bootstrap); not part of `make test` yet.
+test-upgrade: setup
+	.venv/bin/python -m lab build --all
+	.venv/bin/pytest -m upgrade tests/integration/test_upgrade_real.py
 
 demo: setup
 	scripts/demo.sh

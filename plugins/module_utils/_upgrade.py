@@ -37,11 +37,6 @@ class UpgradeError(KubeadmError):
     """The upgrade is refused before anything changed; one sentence per problem."""
 
 
-def release(text):
-    """(major, minor, patch) of 'v1.36.3', '1.36.3' or 'Kubernetes v1.36.3'; None when there is none."""
-    return versions.parse_release(text)
-
-
 def _text(version):
     return '%d.%d.%d' % version
 
@@ -50,7 +45,7 @@ def check_target(target_text, cluster_text):
     """Refuse a target kubeadm cannot upgrade this cluster to; returns (target, cluster) as tuples."""
     try:
         parse_kubernetes_version(target_text)
-        target = release(target_text)
+        target = versions.parse_release(target_text)
     except KubeadmError:
         target = None
     if target is None:
@@ -60,7 +55,7 @@ def check_target(target_text, cluster_text):
     if not low <= target[1] <= high or target[0] != 1:
         raise UpgradeError('vipadm supports Kubernetes %s, not %s. Nothing was changed.'
                            % (versions.SUPPORTED_KUBERNETES_TEXT, _text(target)))
-    cluster = release(cluster_text)
+    cluster = versions.parse_release(cluster_text)
     if cluster is None:
         raise UpgradeError('The cluster\'s Kubernetes version cannot be read (kubeadm-config ConfigMap: kubernetesVersion '
                            '%r): is this a kubeadm cluster? Nothing was changed.' % (cluster_text,))
@@ -81,23 +76,21 @@ def check_target(target_text, cluster_text):
 def _step(node, target, role, apply_host):
     """The steps left on one node (see :func:`plan`)."""
     host = node['host']
-    kubeadm = release(node.get('kubeadm_version'))
-    kubelet = release(node.get('kubelet_version'))
+    kubeadm = versions.parse_release(node.get('kubeadm_version'))
+    kubelet = versions.parse_release(node.get('kubelet_version'))
     listed = node.get('node') or {}
-    running_kubelet = release(listed.get('kubelet_version'))
-    steps = {'install_kubeadm': kubeadm != target, 'kubeadm_upgrade': None, 'kubelet': False,
-             'uncordon': listed.get('drained_for') == UPGRADE_REASON}
+    running_kubelet = versions.parse_release(listed.get('kubelet_version'))
+    kubelet_left = kubelet != target or running_kubelet != target
+    steps = {'install_kubeadm': kubeadm != target, 'kubeadm_upgrade': None, 'kubelet': kubelet_left,
+             'uncordon': kubelet_left or listed.get('drained_for') == UPGRADE_REASON}
     if role == 'control_plane':
-        api_server = release(node.get('api_server_version'))
         if host == apply_host:
             steps['kubeadm_upgrade'] = APPLY
-        elif api_server != target:
+        elif versions.parse_release(node.get('api_server_version')) != target:
             steps['kubeadm_upgrade'] = NODE
-    elif kubelet != target or running_kubelet != target:
+    elif kubelet_left:
         # kubeadm upgrade node on a worker writes the kubelet's configuration of the new release: before the kubelet.
         steps['kubeadm_upgrade'] = NODE
-    steps['kubelet'] = kubelet != target or running_kubelet != target
-    steps['uncordon'] = steps['uncordon'] or steps['kubelet']
     return steps
 
 
@@ -109,9 +102,10 @@ def plan(target_text, cluster_text, nodes, listed_nodes):
     planes: the image tag of kube-apiserver.yaml)}``. ``listed_nodes``: every Node of the cluster as
     ``_kubectl.node_summary`` gives it (with ``kubelet_version`` and ``drained_for``).
 
-    Returns ``{target, cluster, apply_host, nodes: {host: steps}, outside: [Node names not in the inventory],
-    warnings: [...]}``; the steps of a host: ``install_kubeadm`` (bool), ``kubeadm_upgrade`` (``apply``,
-    ``node`` or None), ``kubelet`` (drain, new kubelet and kubectl, restart), ``uncordon``.
+    Returns ``{target, cluster, apply_host, nodes: {host: steps}, left: [hosts with a step left], outside: [Node
+    names not in the inventory], warnings: [...]}``; the steps of a host: ``install_kubeadm`` (bool),
+    ``kubeadm_upgrade`` (``apply``, ``node`` or None), ``kubelet`` (drain, new kubelet and kubectl, restart),
+    ``uncordon``.
     """
     target, cluster = check_target(target_text, cluster_text)
     by_name = dict((item['name'], item) for item in listed_nodes)
@@ -123,29 +117,29 @@ def plan(target_text, cluster_text, nodes, listed_nodes):
         if node['name'] not in by_name:
             problems.append('%s (Node %s) is not a Node of this cluster: run site.yml to join it first, or take it '
                             'out of the inventory' % (node['host'], node['name']))
-        if node['role'] == 'control_plane' and release(node.get('api_server_version')) is None:
+        api_server = versions.parse_release(node.get('api_server_version'))
+        if node['role'] == 'control_plane' and api_server is None:
             problems.append('%s holds no kube-apiserver manifest with a version (/etc/kubernetes/manifests/'
                             'kube-apiserver.yaml): it is not a working control plane; run site.yml first'
                             % node['host'])
-        api_server = release(node.get('api_server_version'))
         if api_server is not None and api_server > target:
             problems.append('%s runs kube-apiserver %s, newer than %s: the cluster is half-way through another '
                             'upgrade; finish it with vipadm_kubernetes_version %s' % (node['host'], _text(api_server),
                                                                                       _text(target), _text(api_server)))
-    inventory_names = set(node['name'] for node in nodes)
-    outside = sorted(name for name in by_name if name not in inventory_names)
-    for name in outside:
-        kubelet = release(by_name[name].get('kubelet_version'))
-        if kubelet is not None and kubelet[1] + KUBELET_MINOR_SKEW < target[1]:
+    host_of = dict((node['name'], node['host']) for node in nodes)
+    outside = sorted(name for name in by_name if name not in host_of)
+    for name, listed in sorted(by_name.items()):
+        kubelet = versions.parse_release(listed.get('kubelet_version'))
+        if kubelet is None or kubelet[1] + KUBELET_MINOR_SKEW >= target[1]:
+            continue
+        if name in host_of:
+            problems.append('%s runs kubelet %s, more than %d minors older than %s: kubeadm refuses that skew; upgrade '
+                            'it one release at a time'
+                            % (host_of[name], _text(kubelet), KUBELET_MINOR_SKEW, _text(target)))
+        else:
             problems.append('Node %s is not in the inventory and runs kubelet %s, more than %d minors older than %s: '
                             'kubeadm refuses that skew; add it to the inventory so that it is upgraded too, or '
                             'remove it (remove_node.yml)' % (name, _text(kubelet), KUBELET_MINOR_SKEW, _text(target)))
-    for node in nodes:
-        kubelet = release((by_name.get(node['name']) or {}).get('kubelet_version'))
-        if kubelet is not None and kubelet[1] + KUBELET_MINOR_SKEW < target[1]:
-            problems.append('%s runs kubelet %s, more than %d minors older than %s: kubeadm refuses that skew; upgrade '
-                            'it one release at a time'
-                            % (node['host'], _text(kubelet), KUBELET_MINOR_SKEW, _text(target)))
     if problems:
         raise UpgradeError('The upgrade to %s is refused, nothing was changed: %s.' % (_text(target), '; '.join(problems)))
 
@@ -162,7 +156,8 @@ def plan(target_text, cluster_text, nodes, listed_nodes):
                         % (', '.join(outside), ', '.join('%s %s' % (name, by_name[name].get('kubelet_version'))
                                                          for name in outside), KUBELET_MINOR_SKEW))
     return {'target': _text(target), 'cluster': _text(cluster), 'apply_host': apply_host, 'nodes': steps,
-            'outside': outside, 'warnings': warnings}
+            'left': [host for host, todo in steps.items() if any(todo.values())], 'outside': outside,
+            'warnings': warnings}
 
 
 def describe(outcome):
@@ -234,21 +229,23 @@ def upgrade_plan(params, root, run, kubectl_path):
 def kubeadm_upgrade(params, root, run, kubeadm_path, check_mode=False):
     """``kubeadm upgrade apply vX.Y.Z`` or ``kubeadm upgrade node``; in check mode ``kubeadm upgrade plan`` (read-only)
     when this node's kubeadm is of the target release already."""
-    target = release(params['version'])
+    target = versions.parse_release(params['version'])
     if target is None:
         raise UpgradeError('version %r is not a Kubernetes release (such as 1.37.2).' % (params['version'],))
     action, ignored = params['action'], params.get('ignore_preflight_errors') or []
     result = {'changed': True, 'action': action, 'version': _text(target), 'skipped_because': None}
-    if action == NODE and state.exists(root, state.APISERVER_MANIFEST):
-        running = release(half_init.api_server_version(state.read_text(root, state.APISERVER_MANIFEST)))
+    if action == NODE:  # a worker has no kube-apiserver.yaml: read_text gives None, and no version
+        running = versions.parse_release(half_init.api_server_version(state.read_text(root, state.APISERVER_MANIFEST)))
         if running == target:
             result.update(changed=False, skipped_because='kube-apiserver.yaml runs %s already' % _text(target))
             return result
     if check_mode:
         if action == APPLY:
             rc, stdout, stderr = run([kubeadm_path, 'version', '-o', 'short'])
-            if rc == 0 and release(stdout) is not None and release(stdout)[:2] == target[:2]:
-                result['plan'] = _run_kubeadm(run, plan_argv(kubeadm_path, _text(target), ignored), 'kubeadm upgrade plan')
+            installed = versions.parse_release(stdout) if rc == 0 else None
+            if installed is not None and installed[:2] == target[:2]:
+                result['plan'] = _run_kubeadm(run, plan_argv(kubeadm_path, _text(target), ignored),
+                                              'kubeadm upgrade plan')
         return result
     result['stdout'] = _run_kubeadm(run, upgrade_argv(kubeadm_path, action, _text(target), ignored),
                                     'kubeadm upgrade %s' % action)

@@ -92,6 +92,12 @@ nodes:
   returned: success
   type: dict
   sample: {"cp1": {"install_kubeadm": true, "kubeadm_upgrade": "apply", "kubelet": true, "uncordon": true}}
+left:
+  description: The inventory hosts with a step left, in inventory order; empty when the upgrade is done.
+  returned: success
+  type: list
+  elements: str
+  sample: [cp2, cp3, worker1]
 steps:
   description: One line per host saying what the upgrade does there.
   returned: success

@@ -47,6 +47,7 @@ def test_a_run_stopped_after_the_drain_of_cp2_resumes_there():
     assert outcome['nodes']['cp2'] == {'install_kubeadm': False, 'kubeadm_upgrade': None, 'kubelet': True,
                                        'uncordon': True}
     assert outcome['nodes']['cp3'] == dict(EVERYTHING, kubeadm_upgrade='node')
+    assert outcome['left'] == ['cp2', 'cp3', 'worker1']
     lines = upgrade.describe(outcome)
     assert lines[:2] == ['cp1: at 1.37.2 already', 'cp2: drain, kubelet and kubectl 1.37.2, restart the kubelet, uncordon']
 
@@ -63,6 +64,7 @@ def test_a_finished_upgrade_has_nothing_left():
                     kubelet='Kubernetes v1.37.2', api_server='v1.37.2') for n in ('cp1', 'cp2', 'worker1')]
     outcome = upgrade.plan('1.37.2', 'v1.37.2', nodes, [listed(n, 'v1.37.2') for n in ('cp1', 'cp2', 'worker1')])
     assert all(not any(steps.values()) for steps in outcome['nodes'].values()), outcome['nodes']
+    assert outcome['left'] == []
     assert upgrade.describe(outcome) == ['cp1: at 1.37.2 already', 'cp2: at 1.37.2 already',
                                          'worker1: at 1.37.2 already']
 

@@ -6,7 +6,7 @@ setup:
 test: setup
 	scripts/test.sh
 
-# The upgrade 1.36.3 -> 1.37.2 on a 3+1 lab (root, about 15 minutes with its bootstrap); not part of `make test` yet.
+# The upgrade 1.36.3 -> 1.37.2 on a 3+1 lab alone (root, about 16 minutes with its bootstrap); `make test` runs it in its second lane.
 test-upgrade: setup
 	.venv/bin/python -m lab build --all
 	.venv/bin/pytest -m upgrade tests/integration/test_upgrade_real.py

@@ -4,8 +4,10 @@
 #
 # The components build starts first, in the background: on a machine without the cache it takes about 45 minutes,
 # a quarter of which waits on the Go module proxy, and the linters, sanity and the unit tests (which need no built
-# component) run meanwhile. The tests that do need it run once it finished. Arguments go to one pytest run of
-# everything, after the build (no overlap then).
+# component) run meanwhile. The tests that do need it run once it finished, in two lanes at once, each on its own
+# labs (lab/slices.py): the lab suites wait on kubeadm, the kubelet and etcd far more than they compute (the upgrade
+# test alone is 15 minutes, most of it kubeadm waiting for static Pods), so two lanes on 2 cores take about 60 % of
+# the time one lane takes. Arguments go to one pytest run of everything, after the build (no overlap then).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PWD/.venv/bin:$PATH"
@@ -18,7 +20,7 @@ step() { printf '\n== [%4d s] %s\n' "$(( $(date +%s) - started ))" "$*"; }
 # kube-vip tag and kubeadm of every minor (the differential and per-minor tests).
 build_log=$(mktemp /tmp/vipadm-build.XXXXXX.log)
 step "lab components (built from upstream sources, or taken from the cache), in the background: $build_log"
-python -m lab build --all >"$build_log" 2>&1 &
+python -m lab build --all --jobs 2 >"$build_log" 2>&1 &
 build_pid=$!
 trap 'kill "$build_pid" 2>/dev/null || true' EXIT
 wait_for_build() {
@@ -28,6 +30,22 @@ wait_for_build() {
   cat "$build_log"
   [ "$rc" = 0 ] || { echo "test: the lab components build failed (exit $rc), see above" >&2; exit "$rc"; }
 }
+
+# A background lane's processes, by PID (a script's background jobs ignore Ctrl-C).
+end_tree() {
+  local child
+  for child in $(pgrep -P "$1"); do end_tree "$child"; done
+  kill "$1" 2>/dev/null || true
+}
+
+molecule_test() {
+  step "molecule test (default scenario, on the lab)"
+  molecule test -s default
+}
+
+LANE2=(tests/integration/test_upgrade_real.py tests/integration/test_day2_real.py)
+LANE2_IGNORED=()
+for path in "${LANE2[@]}"; do LANE2_IGNORED+=("--ignore=$path"); done
 
 pytest_ok() { local rc=0; pytest "$@" || rc=$?; [ "$rc" = 0 ] || [ "$rc" = 5 ] || exit "$rc"; }  # 5 = none collected
 
@@ -49,8 +67,30 @@ if [ $# -eq 0 ]; then
   wait_for_build
   step "pytest: the kube-vip differential test"
   pytest_ok "$DIFFERENTIAL"
-  step "pytest: integration, lab and reliability suites"
-  pytest_ok --ignore=tests/unit
+  # Lane 2, in the background: the upgrade (-m "" lifts pytest.ini's deselection), the day-2 suite and Molecule.
+  # Lane 1, here: every other suite. Each lane takes about 28 minutes when it runs alone.
+  lane2_log=$(mktemp /tmp/vipadm-lane2.XXXXXX.log)
+  step "lane 2 in the background (upgrade, day 2, Molecule): $lane2_log"
+  (
+    rc=0
+    (pytest_ok -p no:cacheprovider -m "" "${LANE2[@]}") || rc=$?
+    molecule_test || rc=$?
+    exit "$rc"
+  ) >"$lane2_log" 2>&1 &
+  lane2_pid=$!
+  trap 'end_tree "$lane2_pid"' EXIT
+  step "lane 1: integration, lab and reliability suites"
+  lane1_rc=0
+  (pytest_ok --ignore=tests/unit "${LANE2_IGNORED[@]}") || lane1_rc=$?
+  step "waiting for lane 2"
+  lane2_rc=0
+  wait "$lane2_pid" || lane2_rc=$?
+  trap - EXIT
+  cat "$lane2_log"
+  step "lane 1 exit $lane1_rc, lane 2 exit $lane2_rc"
+  [ "$lane1_rc" = 0 ] && [ "$lane2_rc" = 0 ] || exit 1
+  step "done"
+  exit 0
 else
   step "waiting for the lab components build"
   wait_for_build
@@ -58,8 +98,5 @@ else
   pytest_ok "$@"
 fi
 
-if [ -f molecule/default/molecule.yml ]; then
-  step "molecule test (default scenario, on the lab)"
-  molecule test -s default
-fi
+molecule_test
 step "done"

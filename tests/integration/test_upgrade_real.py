@@ -31,7 +31,7 @@ from lab.tests.conftest import lab_factory  # noqa: F401  (the fixture)
 from tests.integration.test_day2_real import KUBECTL, VipPoller, etcd_members, nodes_ready
 from tests.integration.test_site import assert_ok, run, run_until, text
 
-# Not in `make test` yet (pytest.ini deselects the marker): `make test-upgrade` runs it.
+# Plain pytest leaves it out (pytest.ini); make test runs it in its second lane (scripts/test.sh), `make test-upgrade` alone.
 pytestmark = [pytest.mark.lab, pytest.mark.upgrade]
 
 OLD, NEW = "1.36.3", "1.37.2"

@@ -34,6 +34,8 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument("--bare-nodes", action="store_true",
                     help="real nodes with only Debian's containerd, runc and CNI plugins and no route out: no kubeadm, "
                          "kubelet, kubectl or images; the inventory points node_prep at the pin's bundle")
+    up.add_argument("--ipv6", action="store_true",
+                    help="nodes, controller and a VIP also get addresses of a /64 of 2001:db8::/32 (SSH stays on IPv4)")
     up.add_argument("--name", default="vipadm", help="lab name; prefixes every namespace and link name")
     build = commands.add_parser("build", help="build (or take from the cache) the components of a pin")
     build.add_argument("--kubernetes", default=None, help="a pinned Kubernetes release or minor (default: the pins' default)")
@@ -93,10 +95,12 @@ def main(argv: list[str] | None = None) -> int:
                 runtime=args.runtime,
                 kube_vip_version=args.kube_vip,
                 node_software="bare" if args.bare_nodes else "installed",
+                ipv6=args.ipv6,
             )
             started = time.monotonic()
             lab.up(log=print)
-            print(f"lab {lab.name} up in {time.monotonic() - started:.2f} s: {len(lab.nodes)} nodes, VIP {lab.vip}")
+            print(f"lab {lab.name} up in {time.monotonic() - started:.2f} s: {len(lab.nodes)} nodes, VIP {lab.vip}"
+                  + (f", IPv6 {lab.plan.subnet6} (VIP {lab.vip6})" if lab.vip6 else ""))
             print(f"  ansible -i {lab.inventory_path} all -m ping")
             print(f"  ssh -F {lab.ssh_config_path} {lab.nodes[0].name}")
             if lab.bundle_dir:
@@ -111,10 +115,12 @@ def main(argv: list[str] | None = None) -> int:
             kubernetes = f", Kubernetes {lab.kubernetes_version}" if lab.kubernetes_version else ""
             kubernetes += f", bare nodes (bundle {lab.bundle_dir})" if lab.node_software == "bare" else ""
             print(f"lab {lab.name} ({lab.runtime}{kubernetes}): subnet {lab.plan.subnet}, "
-                  f"controller {lab.controller_address}, VIP {lab.vip}")
+                  f"controller {lab.controller_address}, VIP {lab.vip}"
+                  + (f"; IPv6 {lab.plan.subnet6}, controller {lab.plan.controller_address6}, VIP {lab.vip6}" if lab.vip6 else ""))
             for row in lab.status():
                 pid = f"pid {row['pid']}" if row["pid"] else ""
-                print(f"  {row['name']:<10} {row['address']:<16} {row['role']:<14} {row['state']:<20} {pid}")
+                address6 = f" {row['address6']}" if row.get("address6") else ""
+                print(f"  {row['name']:<10} {row['address']:<16} {row['role']:<14} {row['state']:<20} {pid}{address6}")
         elif args.command == "exec":
             command = args.argv[1:] if args.argv[:1] == ["--"] else args.argv
             if not command:

@@ -105,7 +105,10 @@ class Lab(Nodes, Network):
         kube_vip_version: str | None = None,
         node_software: str = "installed",
         bundle_dir: Path | str | None = None,
+        ipv6: bool = False,
     ):
+        """ipv6: every node, the controller and the VIP also get an address of the lab's IPv6 /64 (2001:db8::/32,
+        plan.ipv6_subnet); SSH, the inventory and the lab's DNS stay on IPv4."""
         if runtime not in RUNTIMES:
             raise PlanError(f"runtime {runtime!r} is not one of {', '.join(RUNTIMES)}")
         if node_software not in NODE_SOFTWARE:
@@ -113,7 +116,7 @@ class Lab(Nodes, Network):
         if runtime == "bare" and node_software == "bare":
             raise PlanError("bare nodes (no Kubernetes installed, a bundle to install it from) need the real runtime: "
                             "the bare runtime's nodes have no containerd either")
-        self.plan: LabPlan = make_plan(name, subnet, control_planes, workers)
+        self.plan: LabPlan = make_plan(name, subnet, control_planes, workers, ipv6=ipv6)
         self.state_dir = Path(state_dir if state_dir is not None else REPO_ROOT / ".lab").absolute()
         self.runtime = runtime
         real = runtime == "real"
@@ -149,6 +152,7 @@ class Lab(Nodes, Network):
             kube_vip_version=data.get("kube_vip_version"),
             node_software=data.get("node_software", "installed") if runtime == "real" else "installed",
             bundle_dir=data.get("bundle_dir"),
+            ipv6=data.get("ipv6", False),
         )
 
     def _save(self) -> None:
@@ -162,6 +166,7 @@ class Lab(Nodes, Network):
             "kube_vip_version": self.kube_vip_version,
             "node_software": self.node_software,
             "bundle_dir": str(self.bundle_dir) if self.bundle_dir else None,
+            "ipv6": self.plan.subnet6 is not None,
         }
         (self.state_dir / "lab.json").write_text(json.dumps(data, indent=2) + "\n")
 
@@ -178,6 +183,11 @@ class Lab(Nodes, Network):
     @property
     def vip(self) -> str:
         return self.plan.vip
+
+    @property
+    def vip6(self) -> str:
+        """A free address of the lab's IPv6 /64 for an IPv6 VIP ("" without IPv6)."""
+        return self.plan.vip6
 
     @property
     def controller_address(self) -> str:

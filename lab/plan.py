@@ -18,6 +18,9 @@ LAB_NAME_PATTERN = re.compile(r"^[a-z][a-z0-9]{0,9}$")
 FIRST_NODE_HOST = 11  # nodes take the 11th host of the subnet onwards
 DNS_HOST = 2  # the lab's DNS: the 2nd host (the controller is the 1st)
 GUARD_ROUTE_METRIC = 4242
+# IPv6 addresses come from the documentation prefix only (RFC 3849), one /64 per lab derived from its IPv4
+# subnet, so that labs on different slices of 198.51.100.0/24 get different IPv6 subnets too.
+IPV6_DOCUMENTATION_PREFIX = ipaddress.IPv6Network("2001:db8::/32")
 
 
 class PlanError(ValueError):
@@ -31,6 +34,7 @@ class Node:
     name: str  # hostname inside the node: cp1.., worker1..
     address: str
     role: str  # "control_plane" or "worker"
+    address6: str = ""  # its IPv6 address beside the IPv4 one, in a lab with IPv6 ("" otherwise)
 
     def __str__(self) -> str:
         return self.name
@@ -56,6 +60,10 @@ class LabPlan:
     dns_address: str = ""  # the lab's DNS (2nd host), in its own namespace on the bridge
     dns_netns: str = ""
     dns_veth: str = ""
+    # IPv6 beside IPv4 (make_plan(..., ipv6=True)); None and "" in an IPv4-only lab
+    subnet6: ipaddress.IPv6Network | None = None
+    controller_address6: str = ""
+    vip6: str = ""
 
     @property
     def prefixlen(self) -> int:
@@ -83,8 +91,23 @@ def validate_name(name: str) -> None:
         )
 
 
-def make_plan(name: str, subnet: str, control_planes: int, workers: int) -> LabPlan:
-    """Derive every name and address of a lab; raise PlanError when the request cannot fit."""
+def ipv6_subnet(network: ipaddress.IPv4Network) -> ipaddress.IPv6Network:
+    """The lab's IPv6 /64: 2001:db8:<the IPv4 network address in hex>::/64, e.g. 198.51.100.32/27 ->
+    2001:db8:c633:6420::/64 (inside the documentation prefix, distinct for every IPv4 subnet)."""
+    network_bits = int(IPV6_DOCUMENTATION_PREFIX.network_address) | (int(network.network_address) << 64)
+    return ipaddress.IPv6Network((network_bits, 64))
+
+
+def ipv6_twin(address: ipaddress.IPv4Address, network: ipaddress.IPv4Network, subnet6: ipaddress.IPv6Network) -> str:
+    """The IPv6 address of the host that has `address` in `network`: the same host number in subnet6 (the
+    11th host, cp1, is ::b), so each node's two addresses are easy to pair."""
+    return str(subnet6.network_address + (int(address) - int(network.network_address)))
+
+
+def make_plan(name: str, subnet: str, control_planes: int, workers: int, ipv6: bool = False) -> LabPlan:
+    """Derive every name and address of a lab; raise PlanError when the request cannot fit.
+
+    ipv6: every node, the controller and the VIP also get an address of the lab's IPv6 /64 (ipv6_subnet)."""
     validate_name(name)
     try:
         network = ipaddress.IPv4Network(subnet, strict=True)
@@ -104,6 +127,7 @@ def make_plan(name: str, subnet: str, control_planes: int, workers: int) -> LabP
             f"{needed} (controller = 1st host, nodes from the 11th, VIP = last): choose a larger subnet"
         )
     base = int(network.network_address)
+    subnet6 = ipv6_subnet(network) if ipv6 else None
     nodes = []
     names = [(f"cp{i}", f"c{i}", "control_plane") for i in range(1, control_planes + 1)]
     names += [(f"worker{i}", f"w{i}", "worker") for i in range(1, workers + 1)]
@@ -111,7 +135,8 @@ def make_plan(name: str, subnet: str, control_planes: int, workers: int) -> LabP
         host = FIRST_NODE_HOST + offset
         nodes.append(
             NodePlan(
-                node=Node(node_name, str(ipaddress.IPv4Address(base + host)), role),
+                node=Node(node_name, str(ipaddress.IPv4Address(base + host)), role,
+                          ipv6_twin(ipaddress.IPv4Address(base + host), network, subnet6) if subnet6 else ""),
                 netns=f"{name}-{node_name}",
                 veth=f"{name}-{short}",
                 mac=_mac(name, host),
@@ -128,24 +153,27 @@ def make_plan(name: str, subnet: str, control_planes: int, workers: int) -> LabP
         dns_address=str(ipaddress.IPv4Address(base + DNS_HOST)),
         dns_netns=f"{name}-dns",
         dns_veth=f"{name}-dn",
+        subnet6=subnet6,
+        controller_address6=ipv6_twin(ipaddress.IPv4Address(base + 1), network, subnet6) if subnet6 else "",
+        vip6=ipv6_twin(network.broadcast_address - 1, network, subnet6) if subnet6 else "",
     )
 
 
-def overlapping_routes(subnet: ipaddress.IPv4Network, routes: list[dict]) -> list[str]:
-    """Routes (from `ip -j -4 route show table all`) that overlap subnet, default routes excluded.
+def overlapping_routes(subnet: ipaddress.IPv4Network | ipaddress.IPv6Network, routes: list[dict]) -> list[str]:
+    """Routes (from `ip -j -4|-6 route show table all`) that overlap subnet, default routes excluded.
 
     Returns them as readable strings for the error message.
     """
     clashes = []
     for route in routes:
         dst = route.get("dst", "")
-        if dst in ("", "default", "0.0.0.0/0"):
+        if dst in ("", "default", "0.0.0.0/0", "::/0"):
             continue
         try:
-            network = ipaddress.IPv4Network(dst if "/" in dst else f"{dst}/32", strict=False)
+            network = ipaddress.ip_network(dst, strict=False)
         except ValueError:
             continue
-        if network.prefixlen == 0 or not network.overlaps(subnet):
+        if network.version != subnet.version or network.prefixlen == 0 or not network.overlaps(subnet):
             continue
         text = " ".join(
             str(part)

@@ -119,7 +119,7 @@ def labs():
     """A factory of labs that are up; every lab it made is brought down when the block ends.
 
     `make(control_planes=3, workers=0, kubernetes_version=None, runtime="real", node_software="installed",
-    kube_vip_version=None)`
+    kube_vip_version=None, ipv6=False)`
     returns a Lab (runtime "real": the programs built by lab/components, kubernetes_version None: the pins'
     default; "bare": sshd only; node_software "bare": real nodes with Debian's packages only, see core.py).
     """
@@ -132,6 +132,7 @@ def labs():
         runtime: str = "real",
         node_software: str = "installed",
         kube_vip_version: str | None = None,
+        ipv6: bool = False,
     ):
         claim, name, subnet, state_dir = claim_slice(control_planes, workers)
         lab = Lab(
@@ -144,6 +145,7 @@ def labs():
             runtime=runtime,
             node_software=node_software,
             kube_vip_version=kube_vip_version,
+            ipv6=ipv6,
         )
         made.append((lab, claim, state_dir))
         lab.up()

@@ -17,6 +17,7 @@ Runs as `python -m lab.network.pods <state dir>` while the lab is up; standard l
 from __future__ import annotations
 
 import base64
+import ipaddress
 import json
 import os
 import re
@@ -33,8 +34,14 @@ KUBELET_CONF = "/etc/kubernetes/kubelet.conf"  # written by kubeadm init/join, r
 POLL_SECONDS = 1.0
 
 
-def conflist(pod_cidr: str) -> str:
-    """The CNI configuration of a node whose Node has pod_cidr."""
+def _as_list(value: str | list[str]) -> list[str]:
+    return [value] if isinstance(value, str) else list(value)
+
+
+def conflist(pod_cidrs: str | list[str]) -> str:
+    """The CNI configuration of a node whose Node has these podCIDRs (one per IP family: a dual-stack Node has
+    two, and host-local then gives every pod one address of each)."""
+    cidrs = [cidr for cidr in _as_list(pod_cidrs) if cidr]
     return json.dumps(
         {
             "cniVersion": "0.4.0",
@@ -46,7 +53,11 @@ def conflist(pod_cidr: str) -> str:
                     "isGateway": True,
                     "ipMasq": False,  # pod addresses are routed between nodes, never hidden
                     "hairpinMode": True,
-                    "ipam": {"type": "host-local", "ranges": [[{"subnet": pod_cidr}]], "routes": [{"dst": "0.0.0.0/0"}]},
+                    "ipam": {
+                        "type": "host-local",
+                        "ranges": [[{"subnet": cidr}] for cidr in cidrs],
+                        "routes": [{"dst": "::/0" if ":" in cidr else "0.0.0.0/0"} for cidr in cidrs],
+                    },
                 },
                 {"type": "portmap", "capabilities": {"portMappings": True}},
             ],
@@ -55,11 +66,21 @@ def conflist(pod_cidr: str) -> str:
     ) + "\n"
 
 
-def routes(own_name: str | None, pod_cidrs: dict[str, str], addresses: dict[str, str]) -> list[tuple[str, str]]:
-    """(pod range, via address) for every node but own_name whose range and address are known."""
-    return sorted(
-        (cidr, addresses[name]) for name, cidr in pod_cidrs.items() if name != own_name and name in addresses and cidr
-    )
+def routes(own_name: str | None, pod_cidrs: dict, addresses: dict) -> list[tuple[str, str]]:
+    """(pod range, via address) for every node but own_name whose range and an address of the range's IP family
+    are known. pod_cidrs: name -> a podCIDR or the list of podCIDRs; addresses: name -> an address or a list."""
+    found = []
+    for name, cidrs in pod_cidrs.items():
+        if name == own_name or name not in addresses:
+            continue
+        for cidr in _as_list(cidrs):
+            if not cidr:
+                continue
+            version = ipaddress.ip_network(cidr, strict=False).version
+            via = [a for a in _as_list(addresses[name]) if a and ipaddress.ip_address(a).version == version]
+            if via:
+                found.append((cidr, via[0]))
+    return sorted(found)
 
 
 _KUBECONFIG_FIELD = re.compile(r"^\s*(server|certificate-authority-data|client-certificate-data|client-key-data):\s*(\S+)\s*$", re.M)
@@ -113,7 +134,9 @@ class Agent:
         request = urllib.request.Request(self.server + "/api/v1/nodes", headers={"Accept": "application/json"})
         with urllib.request.urlopen(request, context=self.context, timeout=3) as response:
             items = json.load(response)["items"]
-        return {item["metadata"]["name"]: item.get("spec", {}).get("podCIDR", "") for item in items}
+        # podCIDRs: one range per IP family (dual stack); podCIDR is its first
+        return {item["metadata"]["name"]: item.get("spec", {}).get("podCIDRs") or [item.get("spec", {}).get("podCIDR", "")]
+                for item in items}
 
     def _apply_routes(self, netns: str, wanted: list[tuple[str, str]]) -> None:
         try:
@@ -122,7 +145,7 @@ class Agent:
             return
         if self.applied.get(netns) == (inode, wanted):
             return
-        batch = "".join(f"route replace {cidr} via {via}\n" for cidr, via in wanted)
+        batch = "".join(f"route replace {cidr} via {via}\n" for cidr, via in wanted)  # ip infers the family
         result = subprocess.run(["ip", "-n", netns, "-batch", "-"], input=batch, capture_output=True, text=True)
         if result.returncode == 0:
             self.applied[netns] = (inode, wanted)
@@ -135,15 +158,15 @@ class Agent:
         except (OSError, ValueError, KeyError):
             self.context = None  # the credential may be gone (node reset): read it again next time
             return
-        addresses = {n.name: n.address for n in self.lab.nodes}
+        addresses = {n.name: [n.address, n.address6] for n in self.lab.nodes}
         for plan in self.lab.plan.nodes:
             node = plan.node
             if not self.lab.is_running(node):
                 continue
             if not self.lab.node_file(node, KUBELET_CONF).exists():
                 continue  # not joined yet, or reset: no DaemonSet pod of a CNI would run here
-            cidr = cidrs.get(node.name)
-            if cidr:  # its Node is listed and has its range
+            cidr = [c for c in cidrs.get(node.name) or [] if c]
+            if cidr:  # its Node is listed and has its range(s)
                 path = self.lab.node_file(node, CONFLIST_PATH)
                 text = conflist(cidr)
                 try:
@@ -154,7 +177,8 @@ class Agent:
                     path.parent.mkdir(parents=True, exist_ok=True)
                     path.write_text(text)
             self._apply_routes(plan.netns, routes(node.name, cidrs, addresses))
-        self._apply_routes(self.lab.plan.dns_netns, routes(None, cidrs, addresses))
+        # The DNS namespace has IPv4 only: pods reach the lab's DNS (CoreDNS's upstream) over IPv4.
+        self._apply_routes(self.lab.plan.dns_netns, routes(None, cidrs, {n.name: n.address for n in self.lab.nodes}))
 
     def run(self) -> None:
         while True:

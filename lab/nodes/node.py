@@ -228,6 +228,11 @@ class Nodes:
         # leads nowhere beyond the controller. Bare nodes are air-gapped: the inventory names both.
         if self.node_software == "installed":
             _run([*ns, "route", "add", "default", "via", self.controller_address])
+        if plan.node.address6:
+            # nodad: lab addresses are unique by construction, and DAD would hold the address back 1-2 s.
+            _run([*ns, "addr", "add", f"{plan.node.address6}/{self.plan.subnet6.prefixlen}", "dev", "eth0", "nodad"])
+            if self.node_software == "installed":  # as for IPv4: a way out that leads nowhere past the controller
+                _run([*ns, "-6", "route", "add", "default", "via", self.plan.controller_address6])
 
     def _network_namespace_down(self, plan: NodePlan) -> None:
         if Path("/sys/class/net", plan.veth).exists():
@@ -412,6 +417,7 @@ class Nodes:
                 {
                     "name": plan.node.name,
                     "address": plan.node.address,
+                    **({"address6": plan.node.address6} if plan.node.address6 else {}),
                     "role": plan.node.role,
                     "state": ("running" if running else "stopped") + (", isolated" if isolated else ""),
                     "pid": self._init_pid(plan.node),

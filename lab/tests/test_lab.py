@@ -167,6 +167,55 @@ def test_nodes_cannot_open_connections_to_the_controller_namespace(lab_factory):
     assert result.stdout.strip() in ("TimeoutError", "timeout", "OSError", "ConnectionRefusedError")
 
 
+LISTEN6_ONCE = """
+import socket, sys
+server = socket.socket(socket.AF_INET6)
+server.bind((sys.argv[1], 0))
+server.listen(1)
+print(server.getsockname()[1], flush=True)
+server.settimeout(10)
+connection, _peer = server.accept()
+connection.sendall(b"node")
+"""
+
+
+def test_ipv6_beside_ipv4(lab_factory):
+    lab = lab_factory(runtime="bare", control_planes=2, ipv6=True)
+    cp1, cp2 = lab.nodes
+    assert cp1.address6.startswith("2001:db8:") and lab.vip6.startswith("2001:db8:")
+    addresses = lab.exec("cp1", ["ip", "-o", "addr", "show", "dev", "eth0"]).stdout
+    assert f"inet {cp1.address}/" in addresses and f"inet6 {cp1.address6}/64" in addresses, addresses
+    own = next(line for line in addresses.splitlines() if f"inet6 {cp1.address6}/64" in line)
+    assert "tentative" not in own, own  # no DAD delay for the lab's own addresses (the link-local keeps its DAD)
+    routes = subprocess.run(["ip", "-6", "route", "show", "table", "all"], capture_output=True, text=True).stdout
+    assert f"unreachable {lab.plan.subnet6} dev lo metric 4242" in routes  # ip prints lo for IPv6
+    # the controller opens a connection to a node over IPv6 (NDP through the bridge and its guard)
+    listener = subprocess.Popen(lab._exec_argv("cp1", ["python3", "-c", LISTEN6_ONCE, cp1.address6]),
+                                stdout=subprocess.PIPE, text=True)
+    try:
+        port = int(listener.stdout.readline())
+        with socket.create_connection((cp1.address6, port), timeout=5) as connection:
+            assert connection.recv(4) == b"node"
+    finally:
+        listener.wait(timeout=15)
+    # between nodes too; the VIP's address is free
+    assert lab.exec("cp2", ["python3", "-c", CONNECT, cp1.address6, "22"]).stdout.strip() == "ConnectionRefusedError"
+    assert lab.exec("cp2", ["python3", "-c", CONNECT, lab.vip6, "6443"]).stdout.strip() != "connected"
+    # a node cannot open a connection to the controller's namespace over IPv6 either: the guard drops the SYN
+    server = socket.socket(socket.AF_INET6)
+    server.bind(("::", 0))
+    server.listen(1)
+    server.setblocking(False)
+    try:
+        result = lab.exec("cp1", ["python3", "-c", CONNECT, lab.plan.controller_address6, str(server.getsockname()[1])])
+        assert result.stdout.strip() in ("TimeoutError", "timeout"), result.stdout
+        with pytest.raises(BlockingIOError):
+            server.accept()
+    finally:
+        server.close()
+    assert [row.get("address6") for row in lab.status()] == [cp1.address6, cp2.address6]
+
+
 def test_overlapping_subnet_is_refused_and_nothing_changes(lab_factory, tmp_path):
     lab = lab_factory(runtime="bare", control_planes=1)
     mine = (lab.name, str(lab.plan.subnet), "vtover", "192.0.2.")

@@ -83,3 +83,103 @@ users:
         "client-certificate-data": "Q0VSVA==",
         "client-key-data": "S0VZ",
     }
+
+
+def test_a_dual_stack_node_gets_a_range_and_a_default_route_of_each_family():
+    config = json.loads(pods.conflist(["10.244.2.0/24", "2001:db8:1:2::/64"]))
+    ipam = config["plugins"][0]["ipam"]
+    assert ipam["ranges"] == [[{"subnet": "10.244.2.0/24"}], [{"subnet": "2001:db8:1:2::/64"}]]
+    assert ipam["routes"] == [{"dst": "0.0.0.0/0"}, {"dst": "::/0"}]
+
+
+def test_routes_go_via_the_node_address_of_the_range_family():
+    cidrs = {"cp1": ["10.244.0.0/24", "2001:db8:1::/64"], "cp2": ["2001:db8:1:1::/64"], "cp3": ["10.244.2.0/24"]}
+    addresses = {"cp1": ["198.51.100.11", "2001:db8:c633:6400::b"], "cp2": ["198.51.100.12", "2001:db8:c633:6400::c"],
+                 "cp3": ["198.51.100.13", ""]}
+    assert pods.routes("cp3", cidrs, addresses) == [
+        ("10.244.0.0/24", "198.51.100.11"), ("2001:db8:1:1::/64", "2001:db8:c633:6400::c"),
+        ("2001:db8:1::/64", "2001:db8:c633:6400::b")]
+    # a node without an address of a range's family gets no route for it (the DNS namespace: IPv4 only)
+    assert pods.routes(None, cidrs, {"cp1": "198.51.100.11", "cp2": "198.51.100.12"}) == [
+        ("10.244.0.0/24", "198.51.100.11")]
+
+
+# --- the controller's guard (a classic BPF program for tc), run on sample frames --------------------------
+
+def _run_bpf(bytecode: str, frame: bytes) -> int:
+    """A classic BPF interpreter for the instructions the guard uses; returns the tc action."""
+    program = [tuple(int(field) for field in word.split()) for word in bytecode.split(",")[1:]]
+    accumulator = index_register = pc = 0
+    while True:
+        code, jt, jf, k = program[pc]
+        pc += 1
+        if code == 0x28:
+            accumulator = struct.unpack_from("!H", frame, k)[0]
+        elif code == 0x30:
+            accumulator = frame[k]
+        elif code == 0x50:
+            accumulator = frame[index_register + k]
+        elif code == 0xB1:
+            index_register = 4 * (frame[k] & 0x0F)
+        elif code == 0x54:
+            accumulator &= k
+        elif code in (0x15, 0x45):
+            taken = accumulator == k if code == 0x15 else bool(accumulator & k)
+            pc += jt if taken else jf
+        elif code == 0x06:
+            return k
+        else:
+            raise AssertionError(f"opcode {code:#x} is not one the guard should use")
+
+
+def _ethernet(ethertype: int, payload: bytes) -> bytes:
+    return b"\x02" * 6 + b"\x04" * 6 + struct.pack("!H", ethertype) + payload
+
+
+def _ipv4(protocol: int, payload: bytes) -> bytes:
+    return bytes([0x45, 0, 0, 20 + len(payload), 0, 0, 0, 0, 64, protocol, 0, 0]) + b"\xc6\x33\x64\x0b" + \
+        b"\xc6\x33\x64\x01" + payload
+
+
+def _ipv6(next_header: int, payload: bytes) -> bytes:
+    return struct.pack("!IHBB", 6 << 28, len(payload), next_header, 255) + b"\x20\x01\x0d\xb8" + b"\0" * 12 + \
+        b"\x20\x01\x0d\xb8" + b"\0" * 11 + b"\x01" + payload
+
+
+def _tcp(flags: int) -> bytes:
+    return struct.pack("!HHIIBBHHH", 40000, 22, 1, 0, 5 << 4, flags, 1024, 0, 0)
+
+
+SYN, ACK = 0x02, 0x10
+
+
+@pytest.mark.parametrize(("what", "frame", "action"), [
+    ("ARP", _ethernet(0x0806, b"\0" * 28), 0),
+    ("IPv4 echo request", _ethernet(0x0800, _ipv4(1, b"\x08\0" + b"\0" * 6)), 2),
+    ("IPv4 echo reply", _ethernet(0x0800, _ipv4(1, b"\x00\0" + b"\0" * 6)), 0),
+    ("IPv4 SYN", _ethernet(0x0800, _ipv4(6, _tcp(SYN))), 2),
+    ("IPv4 SYN-ACK", _ethernet(0x0800, _ipv4(6, _tcp(SYN | ACK))), 0),
+    ("IPv4 ACK", _ethernet(0x0800, _ipv4(6, _tcp(ACK))), 0),
+    ("IPv4 UDP", _ethernet(0x0800, _ipv4(17, b"\0" * 8)), 2),
+    ("IPv6 neighbour solicitation", _ethernet(0x86DD, _ipv6(58, bytes([135, 0]) + b"\0" * 22)), 0),
+    ("IPv6 neighbour advertisement", _ethernet(0x86DD, _ipv6(58, bytes([136, 0]) + b"\0" * 22)), 0),
+    ("IPv6 echo request", _ethernet(0x86DD, _ipv6(58, bytes([128, 0]) + b"\0" * 6)), 2),
+    ("IPv6 echo reply", _ethernet(0x86DD, _ipv6(58, bytes([129, 0]) + b"\0" * 6)), 0),
+    ("IPv6 SYN", _ethernet(0x86DD, _ipv6(6, _tcp(SYN))), 2),
+    ("IPv6 SYN-ACK", _ethernet(0x86DD, _ipv6(6, _tcp(SYN | ACK))), 0),
+    ("IPv6 ACK", _ethernet(0x86DD, _ipv6(6, _tcp(ACK))), 0),
+    ("IPv6 UDP", _ethernet(0x86DD, _ipv6(17, b"\0" * 8)), 2),
+    ("IPv6 hop-by-hop first", _ethernet(0x86DD, _ipv6(0, b"\0" * 8)), 2),
+    ("another EtherType", _ethernet(0x88CC, b"\0" * 40), 2),
+])  # fmt: skip
+def test_the_guard_lets_nodes_answer_but_not_open_connections(what, frame, action):
+    from lab.network.bridge import CONTROLLER_GUARD_BPF
+
+    assert _run_bpf(CONTROLLER_GUARD_BPF, frame) == action, what
+
+
+def test_the_assembler_refuses_a_backward_jump():
+    from lab.network.bridge import assemble
+
+    with pytest.raises(ValueError, match="forward only"):
+        assemble([("top", "ldh", 12, None, None), (None, "jeq", 1, "top", None), (None, "ret", 0, None, None)])

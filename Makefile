@@ -23,3 +23,9 @@ bench: setup
 
 bench-smoke: setup
 	.venv/bin/python -m bench --reps 1 --control-planes 1 --workers 1 --rerun-workers 1 --out /tmp/vipadm-bench-smoke
+
+# The vagrant-libvirt scenario on real VMs (root; Debian's vagrant and libvirt, a locally built box): docs/vagrant.md.
+.PHONY: test-vagrant
+test-vagrant: setup
+	scripts/vagrant-setup.sh
+	PATH="$(CURDIR)/.venv/bin:$$PATH" molecule test -s vagrant-libvirt

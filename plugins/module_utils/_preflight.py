@@ -15,6 +15,7 @@ __metaclass__ = type
 import ipaddress
 import os
 
+from ansible_collections.vipadm.kubeadm.plugins.module_utils._ip_families import check_families
 from ansible_collections.vipadm.kubeadm.plugins.module_utils._versions import (
     SUPPORTED_KUBERNETES_MINORS, parse_version, skew_errors)
 
@@ -373,7 +374,8 @@ def evaluate(settings, control_planes, workers, nodes):
 
     settings: dict with vip, port, kubernetes_version, kube_vip_version, mode ('arp' or 'bgp'),
       bgp_peers, interface (None = each host's default-route interface), init_host (None = first), services,
-      services_election, services_addresses (kube-vip's services mode, see check_services).
+      services_election, services_addresses (kube-vip's services mode, see check_services), pod_subnet,
+      service_subnet, advertise_addresses, node_ips (address families, see _ip_families.check_families).
     control_planes, workers: inventory host names.
     nodes: inventory host name -> report of preflight_facts (hostname, address, interfaces,
       default_interface, kubeadm_path, kubeadm_version, kubelet_version, cluster_state, vip_tcp_answers,
@@ -469,13 +471,17 @@ def evaluate(settings, control_planes, workers, nodes):
                               "interface of the control plane network." % (
                                   name, iface, ", ".join(sorted(report.get("interfaces") or {})) or "none"))
                 continue
-            networks = _node_interface_networks(report, iface)
+            # the VIP's family only; an IPv6 link-local prefix (every interface has one) is no subnet for a VIP
+            networks = [net for net in _node_interface_networks(report, iface) if net.version == vip.version
+                        and (not net.ip.is_link_local or vip.is_link_local)]
             if not any(vip in net.network for net in networks):
                 errors.append("%s: kube_vip_address %s is outside the subnet of %s (%s): in ARP mode the VIP must "
                               "be in the control planes' subnet; pick a free address there or use BGP." % (
-                                  name, vip, iface, ", ".join(str(n) for n in networks) or "no address"))
+                                  name, vip, iface, ", ".join(str(n) for n in networks) or "no %s address" % (
+                                      "IPv6" if vip.version == 6 else "IPv4")))
 
     errors.extend(check_services(settings, control_planes, reports, vip))
+    errors.extend(check_families(settings, control_planes, workers, reports))
 
     if all_bare and vip is not None:
         holders = sorted(name for name, r in reports.items() if r.get("vip_tcp_answers") or r.get("vip_arp_answers"))

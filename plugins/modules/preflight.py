@@ -20,7 +20,10 @@ description:
     BGP mode has no or malformed peers; kubeadm is missing on a node; the VIP already answers while no node
     has a cluster yet; the control_plane group is missing; a node is unreachable (its report is Ansible's
     unreachable result, registered with C(ignore_unreachable)); Service addresses that cannot work (see
-    O(services_addresses)).
+    O(services_addresses)); address families that cannot work together (see O(service_subnet),
+    O(advertise_addresses), O(node_ips)).
+  - For an IPv6 VIP the same checks hold with the interface's IPv6 prefix, and M(vipadm.kubeadm.preflight_facts)
+    probes it with Neighbor Discovery instead of ARP.
   - Warns about an even number of control planes (etcd quorum).
   - Pure computation; run it once, on the controller.
 version_added: 0.1.0
@@ -75,6 +78,35 @@ options:
     type: list
     elements: str
     default: []
+  pod_subnet:
+    description:
+      - The Pods' subnet (C(control_plane_pod_subnet)), one CIDR, or an IPv4 and an IPv6 one separated by a comma
+        (dual stack). Refused when malformed, with more than two, with two of one family, or when its first family
+        is not the first of O(service_subnet).
+    type: str
+  service_subnet:
+    description:
+      - The Services' subnet (C(control_plane_service_subnet)), in the same forms; kubeadm's default 10.96.0.0/12
+        when empty. Its first family is the cluster's primary family. Refused as O(pod_subnet), and when larger
+        than kube-apiserver allows (/12 for IPv4, /108 for IPv6).
+    type: str
+  advertise_addresses:
+    description:
+      - Inventory name of each control plane -> its C(control_plane_advertise_address) (when empty, the address of its
+        IPv4 default route, which kubeadm takes).
+      - Refused when not an address of the node, of another family than the primary one (kube-apiserver would not
+        start), or when the control planes advertise addresses of both families.
+    type: dict
+    default: {}
+  node_ips:
+    description:
+      - Inventory name -> the kubelet's node IPs (C(control_plane_node_ip), C(worker_node_ip)), one address or
+        one of each family.
+      - Refused when malformed, of a family the cluster has no subnet of, or not addresses of the node; and
+        missing on a node with an IPv4 default route in an IPv6-only cluster (the kubelet would report its IPv4
+        address).
+    type: dict
+    default: {}
   control_planes:
     description: Inventory names of the control planes, in order.
     type: list
@@ -149,6 +181,10 @@ def main():
             services=dict(type="bool", default=False),
             services_election=dict(type="bool", default=False),
             services_addresses=dict(type="list", elements="str", default=[]),
+            pod_subnet=dict(type="str"),
+            service_subnet=dict(type="str"),
+            advertise_addresses=dict(type="dict", default={}),
+            node_ips=dict(type="dict", default={}),
             control_planes=dict(type="list", elements="str", default=[]),
             workers=dict(type="list", elements="str", default=[]),
             nodes=dict(type="dict", default={}),
@@ -160,7 +196,8 @@ def main():
         module.no_log_values.add(secret)
     settings = {key: params[key] for key in (
         "vip", "port", "kubernetes_version", "kube_vip_version", "mode", "bgp_peers", "interface", "init_host",
-        "services", "services_election", "services_addresses")}
+        "services", "services_election", "services_addresses", "pod_subnet", "service_subnet",
+        "advertise_addresses", "node_ips")}
     outcome = _preflight.evaluate(settings, params["control_planes"], params["workers"], params["nodes"])
     for warning in outcome["warnings"]:
         module.warn(warning)

@@ -14,7 +14,8 @@ short_description: Report what the bootstrap preflight needs to know about a nod
 description:
   - Reports the node's hostname, interfaces with their addresses, the default-route interface, where
     C(kubeadm) is, the versions of the installed kubeadm and kubelet, how far C(kubeadm init) or C(kubeadm join) got on it (from the files kubeadm writes),
-    and whether the VIP already answers (TCP from the node; ARP on the VIP interface when asked).
+    and whether the VIP already answers (TCP from the node; ARP, or Neighbor Discovery for an IPv6 VIP, on the
+    VIP interface when asked).
   - A C(kubeadm init), C(join) or C(reset) still running on the node (left by an earlier run whose controller
     stopped; kubeadm goes on without it) is waited for, up to O(kubeadm_timeout) seconds, before the node's
     files are read. Otherwise a later task would judge, and perhaps reset, a node in the middle of its init.
@@ -32,11 +33,13 @@ options:
     default: 6443
   interface:
     description:
-      - Interface for the ARP probe; the default-route interface when empty.
+      - Interface for the ARP or Neighbor Discovery probe; the default-route interface when empty.
     type: str
   probe_arp:
     description:
-      - Send ARP requests for the VIP (needs C(arping) from iputils; skipped with a warning without it).
+      - Send ARP requests for an IPv4 VIP (needs C(arping) from iputils; skipped with a warning without it), or
+        Neighbor Solicitations for an IPv6 VIP (a raw ICMPv6 socket of the module, nothing to install), to
+        which a machine that holds the address answers.
       - Only on a node without kubeadm files, the only case in which M(vipadm.kubeadm.preflight) decides anything
         from it (when TCP found nothing); that saves the probe's wait (about 2 s) on re-runs. It runs while the
         TCP probe waits, so a bare node costs the longer of the two, not their sum.
@@ -144,7 +147,7 @@ vip_tcp_answers:
   returned: always
   type: bool
 vip_arp_answers:
-  description: Whether a machine answered ARP for the VIP; null when not probed.
+  description: Whether a machine answered ARP (IPv4) or Neighbor Discovery (IPv6) for the VIP; null when not probed.
   returned: always
   type: bool
 """
@@ -160,6 +163,7 @@ import time
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.vipadm.kubeadm.plugins.module_utils import _half_init
 from ansible_collections.vipadm.kubeadm.plugins.module_utils import _kubeadm_state
+from ansible_collections.vipadm.kubeadm.plugins.module_utils import _ndp
 from ansible_collections.vipadm.kubeadm.plugins.module_utils import _preflight
 
 
@@ -205,6 +209,23 @@ def _arp_answers(module, vip, interface, timeout):
         module.warn("arping on %s failed (%s): the VIP was not probed with ARP." % (interface, err.strip()))
         return None
     return rc == 1
+
+
+def _ndp_answers(module, vip, interface, timeout):
+    try:
+        with open("/sys/class/net/%s/address" % interface) as address:
+            mac = address.read().strip()
+        return _ndp.answers(vip, interface, max(timeout, 1.0), mac)
+    except (OSError, ValueError) as error:
+        module.warn("Neighbor Discovery on %s failed (%s): the VIP was not probed with NDP." % (interface, error))
+        return None
+
+
+def _link_answers(module, vip, interface, timeout):
+    """ARP for an IPv4 VIP, Neighbor Discovery for an IPv6 one."""
+    if _preflight.parse_address(vip).version == 6:
+        return _ndp_answers(module, vip, interface, timeout)
+    return _arp_answers(module, vip, interface, timeout)
 
 
 def _processes():
@@ -277,14 +298,14 @@ def main():
     )
     vip = params["vip"]
     if vip and _preflight.parse_address(vip) is not None:
-        # ARP only decides anything when every node is bare and TCP found nobody (module_utils/_preflight):
+        # ARP (NDP) only decides anything when every node is bare and TCP found nobody (module_utils/_preflight):
         # skip its 2 s wait on a node that already has a cluster; on a bare node it runs while TCP probes.
         iface = params["interface"] or default_iface
         arp = None
         if params["probe_arp"] and result["cluster_state"] == _preflight.STATE_NONE and iface in interfaces:
             arp = {}
             arp_thread = threading.Thread(
-                target=lambda: arp.update(answers=_arp_answers(module, vip, iface, params["timeout"])))
+                target=lambda: arp.update(answers=_link_answers(module, vip, iface, params["timeout"])))
             arp_thread.start()
         result["vip_tcp_answers"] = _tcp_answers(vip, params["port"], params["timeout"])
         if arp is not None:

@@ -17,4 +17,14 @@ options:
       - A masked unit is refused with what to do.
     type: bool
     default: false
+  node_ip:
+    description:
+      - The addresses the kubelet reports for its Node (the kubelet's C(--node-ip), written into
+        C(nodeRegistration.kubeletExtraArgs)), one address or an IPv4 and an IPv6 one for dual stack. The kubelet
+        picks one itself when empty (the IPv4 address of the default route when there is one), which an IPv6-only
+        cluster cannot use.
+      - Refused together with C(node-ip) in the kubelet's extra arguments.
+    type: list
+    elements: str
+    default: []
 """

@@ -191,13 +191,26 @@ def _drop_empty(mapping):
     return {key: value for key, value in mapping.items() if value not in (None, '', [], {})}
 
 
+def kubelet_flags(params):
+    """The kubelet's extra flags: extra_args.kubelet, and --node-ip from node_ip (one address, or one per family for
+    dual stack, comma-separated as the kubelet reads them). Both setting node-ip is refused."""
+    flags = dict((params.get('extra_args') or {}).get('kubelet') or {})
+    node_ip = [str(address).strip() for address in params.get('node_ip') or [] if str(address).strip()]
+    if node_ip:
+        if 'node-ip' in flags:
+            raise KubeadmError('node_ip and extra_args.kubelet.node-ip are both set: keep node_ip (the kubelet\'s '
+                               'node-ip flag is written from it) and remove node-ip from extra_args.kubelet.')
+        flags['node-ip'] = ','.join(node_ip)
+    return flags
+
+
 def node_registration(params, api_version):
-    kubelet_flags = (params.get('extra_args') or {}).get('kubelet') or {}
+    flags = kubelet_flags(params)
     return _drop_empty({
         'name': params.get('node_name'),
         'criSocket': params.get('cri_socket'),
         'ignorePreflightErrors': list(params.get('ignore_preflight_errors') or []),
-        'kubeletExtraArgs': extra_args_value(kubelet_flags, api_version, 'kubelet') if kubelet_flags else None,
+        'kubeletExtraArgs': extra_args_value(flags, api_version, 'kubelet') if flags else None,
     })
 
 

@@ -264,6 +264,7 @@ def argument_spec():
         advertise_address=dict(type='str'),
         bind_port=dict(type='int', default=6443),
         node_name=dict(type='str'),
+        node_ip=dict(type='list', elements='str', default=[]),
         cri_socket=dict(type='str'),
         pod_subnet=dict(type='str'),
         service_subnet=dict(type='str'),

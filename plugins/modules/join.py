@@ -183,6 +183,7 @@ def argument_spec():
         advertise_address=dict(type='str'),
         bind_port=dict(type='int', default=6443),
         node_name=dict(type='str'),
+        node_ip=dict(type='list', elements='str', default=[]),
         cri_socket=dict(type='str'),
         ignore_preflight_errors=dict(type='list', elements='str', default=[]),
         config_path=dict(type='path', default='/etc/kubernetes/vipadm/kubeadm-join.yaml'),

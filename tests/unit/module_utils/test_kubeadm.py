@@ -118,6 +118,48 @@ def test_without_component_settings_only_init_and_cluster_are_written():
     assert kinds(k.init_documents(INIT_PARAMS)) == ['InitConfiguration', 'ClusterConfiguration']
 
 
+# --- IPv6 and dual stack ---------------------------------------------------------------------------
+
+IPV6_PARAMS = dict(INIT_PARAMS, kubernetes_version='1.37.2', control_plane_endpoint='[2001:db8:c633:6400::fe]:6443',
+                   advertise_address='2001:db8:c633:6400::b', pod_subnet='2001:db8:1::/56',
+                   service_subnet='2001:db8:2::/112', node_ip=['2001:db8:c633:6400::b'])
+
+
+def test_an_ipv6_init_config_has_the_bracketed_endpoint_the_bare_vip_in_the_certificate_and_the_node_ip():
+    init, cluster = k.init_documents(IPV6_PARAMS)
+    assert cluster['controlPlaneEndpoint'] == '[2001:db8:c633:6400::fe]:6443'
+    assert cluster['apiServer']['certSANs'] == ['2001:db8:c633:6400::fe']
+    assert init['localAPIEndpoint'] == {'advertiseAddress': '2001:db8:c633:6400::b'}
+    assert init['nodeRegistration']['kubeletExtraArgs'] == [{'name': 'node-ip', 'value': '2001:db8:c633:6400::b'}]
+    assert cluster['networking'] == {'podSubnet': '2001:db8:1::/56', 'serviceSubnet': '2001:db8:2::/112'}
+    text = k.to_yaml_documents(k.init_documents(IPV6_PARAMS))
+    # quoted: a plain [ would start a YAML list, and kubeadm would read no endpoint
+    assert 'controlPlaneEndpoint: "[2001:db8:c633:6400::fe]:6443"\n' in text
+    assert 'advertiseAddress: "2001:db8:c633:6400::b"\n' in text
+    assert list(yaml.safe_load_all(text))[1]['controlPlaneEndpoint'] == '[2001:db8:c633:6400::fe]:6443'
+
+
+def test_dual_stack_node_ips_are_one_comma_separated_flag_beside_the_other_kubelet_flags():
+    params = dict(INIT_PARAMS, node_ip=['198.51.100.11', '2001:db8:c633:6400::b'],
+                  extra_args={'kubelet': {'v': '2'}})
+    registration = k.init_documents(params)[0]['nodeRegistration']
+    assert registration['kubeletExtraArgs'] == [{'name': 'v', 'value': '2'},
+                                                {'name': 'node-ip', 'value': '198.51.100.11,2001:db8:c633:6400::b'}]
+
+
+def test_a_join_carries_the_node_ip_too():
+    document = k.join_document(dict(kubernetes_version='1.37.2', api_endpoint='[2001:db8:c633:6400::fe]:6443',
+                                    token='abcdef.0123456789abcdef', ca_cert_hash=['sha256:' + '0' * 64],
+                                    node_ip=['2001:db8:c633:6400::d']))
+    assert document['nodeRegistration']['kubeletExtraArgs'] == [{'name': 'node-ip', 'value': '2001:db8:c633:6400::d'}]
+    assert document['discovery']['bootstrapToken']['apiServerEndpoint'] == '[2001:db8:c633:6400::fe]:6443'
+
+
+def test_node_ip_and_a_node_ip_kubelet_flag_together_are_refused():
+    with pytest.raises(k.KubeadmError, match='node_ip and extra_args.kubelet.node-ip are both set'):
+        k.init_documents(dict(INIT_PARAMS, node_ip=['198.51.100.11'], extra_args={'kubelet': {'node-ip': '1.2.3.4'}}))
+
+
 @pytest.mark.parametrize('driver', ['systemd', 'cgroupfs'])
 def test_the_cgroup_driver_alone_makes_a_kubelet_configuration(driver):
     documents = k.init_documents(dict(INIT_PARAMS, cgroup_driver=driver))

@@ -103,17 +103,19 @@ chmod 0440 "$root/etc/sudoers.d/vagrant"
 install -d -m 0700 -o "$(chroot "$root" id -u vagrant)" -g "$(chroot "$root" id -g vagrant)" "$root/home/vagrant/.ssh"
 install -m 0600 -o "$(chroot "$root" id -u vagrant)" -g "$(chroot "$root" id -g vagrant)" \
   "$CACHE_DIR/ssh/vagrant_ed25519.pub" "$root/home/vagrant/.ssh/authorized_keys"
-# sshd's host keys are made at the first boot, so that no two VMs share them.
+# sshd's host keys are made at the first boot, so that no two VMs share them; only an Ed25519 key,
+# because an RSA key takes minutes of software-emulated CPU when several VMs boot at once.
 rm -f "$root"/etc/ssh/ssh_host_*
+echo 'HostKey /etc/ssh/ssh_host_ed25519_key' >"$root/etc/ssh/sshd_config.d/host-key.conf"
 cat >"$root/etc/systemd/system/ssh-host-keys.service" <<'EOF'
 [Unit]
-Description=Make sshd's host keys on the first boot
+Description=Make sshd's host key on the first boot
 Before=ssh.service
 ConditionPathExists=!/etc/ssh/ssh_host_ed25519_key
 
 [Service]
 Type=oneshot
-ExecStart=/usr/bin/ssh-keygen -A
+ExecStart=/usr/bin/ssh-keygen -q -t ed25519 -N "" -f /etc/ssh/ssh_host_ed25519_key
 
 [Install]
 WantedBy=multi-user.target

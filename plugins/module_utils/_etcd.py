@@ -3,9 +3,9 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """The etcd of a kubeadm control plane, through etcd's v3 JSON gateway, with the standard library only.
 
-kubeadm's stacked etcd serves clients on https://127.0.0.1:2379 (and the node's address) and accepts any
-client certificate of its CA; kubeadm itself uses ``apiserver-etcd-client`` for its member changes, and so
-does vipadm. The gateway takes ``POST /v3/<service>/<method>`` with a JSON body; 64-bit member IDs travel as
+kubeadm's stacked etcd serves clients on https://localhost:2379 (127.0.0.1, or ::1 on an IPv6 control plane, and
+the node's address) and accepts any client certificate of its CA; kubeadm itself uses ``apiserver-etcd-client`` for
+its member changes, and so does vipadm. The gateway takes ``POST /v3/<service>/<method>`` with a JSON body; 64-bit member IDs travel as
 decimal strings (proto3's JSON mapping). Parsing is pure; only ``Client`` opens connections.
 """
 
@@ -20,7 +20,9 @@ from ansible_collections.vipadm.kubeadm.plugins.module_utils import _kubeadm_sta
 from ansible_collections.vipadm.kubeadm.plugins.module_utils._kubeadm import KubeadmError
 from ansible_collections.vipadm.kubeadm.plugins.module_utils._vip_probe import client_tls_context
 
-LOCAL_ENDPOINT = 'https://127.0.0.1:2379'
+# localhost, not 127.0.0.1: on a control plane that advertises an IPv6 address kubeadm has etcd listen on [::1]:2379
+# instead of 127.0.0.1:2379; the connection tries every address of the name, and etcd's certificate names localhost.
+LOCAL_ENDPOINT = 'https://localhost:2379'
 ETCD_CA = '/etc/kubernetes/pki/etcd/ca.crt'
 CLIENT_CERT = '/etc/kubernetes/pki/apiserver-etcd-client.crt'
 CLIENT_KEY = '/etc/kubernetes/pki/apiserver-etcd-client.key'

@@ -12,7 +12,7 @@ short_description: Remove a member from the stacked etcd of a kubeadm cluster
 version_added: 0.1.0
 description:
   - Runs on a control plane whose etcd answers. Lists etcd's members through this control plane's etcd (its
-    v3 JSON gateway on C(https://127.0.0.1:2379), with the etcd CA and kubeadm's C(apiserver-etcd-client)
+    v3 JSON gateway on C(https://localhost:2379), with the etcd CA and kubeadm's C(apiserver-etcd-client)
     certificate, as C(kubeadm reset) does) and removes the member named O(name) when there is one.
   - For a control plane that is gone for good (it no longer answers, so C(kubeadm reset) cannot remove its own
     member). A node that answers is better removed by C(kubeadm reset) on it (M(vipadm.kubeadm.reset)).

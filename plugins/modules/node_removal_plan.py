@@ -14,7 +14,7 @@ description:
   - Runs on a control plane of the cluster (not the node that leaves). Reads the Nodes with C(kubectl) through
     this control plane's own API server (the address and port of its C(kube-apiserver.yaml), with
     O(kubeconfig)), etcd's members through this control plane's etcd (its v3 JSON gateway on
-    C(https://127.0.0.1:2379), with kubeadm's C(apiserver-etcd-client) certificate) and asks each member
+    C(https://localhost:2379), with kubeadm's C(apiserver-etcd-client) certificate) and asks each member
     for its health.
   - Returns the actions that remove O(node), in order - C(drain), C(reset), C(remove_etcd_member),
     C(delete_node) - and one sentence per step (RV(steps)). The playbook C(vipadm.kubeadm.remove_node) runs

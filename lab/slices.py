@@ -41,7 +41,8 @@ def _start_time(pid: int) -> str | None:
     return None if fields[0] == "Z" else fields[19]
 
 
-def _host_routes() -> list[dict]:
+def host_routes() -> list[dict]:
+    """This machine's IPv4 routes, every table, as `ip -j` prints them."""
     out = subprocess.run(["ip", "-j", "-4", "route", "show", "table", "all"], capture_output=True, text=True).stdout
     return json.loads(out or "[]")
 
@@ -87,7 +88,7 @@ def claim_slice(control_planes: int, workers: int, wait: float = CLAIM_WAIT) -> 
                     if owner.get("pid", -1) > 0 and _start_time(owner["pid"]) == owner.get("start_time"):
                         continue
                     _release_stale(claim)
-                routes = _host_routes() if routes is None else routes
+                routes = host_routes() if routes is None else routes
                 if overlapping_routes(subnet, routes):
                     continue  # e.g. the default lab (198.51.100.0/24) is up
                 name = f"vt{index}"

@@ -5,32 +5,20 @@ else one sentence on stderr naming the routes and exit 1. A namespace lab on tho
 (the whole /24), has such a route."""
 
 import ipaddress
-import json
-import subprocess
 import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from lab.plan import overlapping_routes  # noqa: E402
+from lab.slices import host_routes  # noqa: E402
 
 VM_NETWORKS = ipaddress.ip_network("198.51.100.192/26")
 
 
-def overlapping(routes, own_bridges):
-    found = []
-    for route in routes:
-        destination = route.get("dst", "")
-        if destination in ("default", "") or route.get("dev") in own_bridges:
-            continue
-        try:
-            network = ipaddress.ip_network(destination, strict=False)
-        except ValueError:
-            continue
-        if network.version == 4 and network.overlaps(VM_NETWORKS):
-            found.append(f"{destination} dev {route.get('dev', '?')}")
-    return found
-
-
 def main(argv):
-    routes = json.loads(subprocess.run(["ip", "-j", "-4", "route", "show", "table", "all"], capture_output=True,
-                                       text=True, check=True).stdout or "[]")
-    found = overlapping(routes, set(argv[1:]))
+    own_bridges = set(argv[1:])
+    found = overlapping_routes(VM_NETWORKS, [r for r in host_routes() if r.get("dev") not in own_bridges])
     if found:
         print(f"The VMs' networks {VM_NETWORKS} overlap routes of this machine ({', '.join(found)}): a namespace lab "
               "holds those slices of 198.51.100.0/24; run the scenario once it is down.", file=sys.stderr)

@@ -92,14 +92,11 @@ if [ $# -eq 0 ]; then
   cat "$lane2_log"
   step "lane 1 exit $lane1_rc, lane 2 exit $lane2_rc"
   [ "$lane1_rc" = 0 ] && [ "$lane2_rc" = 0 ] || exit 1
-  step "done"
-  exit 0
 else
   step "waiting for the lab components build"
   wait_for_build
   step "pytest $*"
   pytest_ok "$@"
+  molecule_test
 fi
-
-molecule_test
 step "done"

@@ -5,8 +5,8 @@
 
 kubeadm's stacked etcd serves clients on https://localhost:2379 (127.0.0.1, or ::1 on an IPv6 control plane, and
 the node's address) and accepts any client certificate of its CA; kubeadm itself uses ``apiserver-etcd-client`` for
-its member changes, and so does vipadm. The gateway takes ``POST /v3/<service>/<method>`` with a JSON body; 64-bit member IDs travel as
-decimal strings (proto3's JSON mapping). Parsing is pure; only ``Client`` opens connections.
+its member changes, and so does vipadm. The gateway takes ``POST /v3/<service>/<method>`` with a JSON body; 64-bit
+member IDs travel as decimal strings (proto3's JSON mapping). Parsing is pure; only ``Client`` opens connections.
 """
 
 from __future__ import annotations

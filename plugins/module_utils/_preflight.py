@@ -15,7 +15,7 @@ __metaclass__ = type
 import ipaddress
 import os
 
-from ansible_collections.vipadm.kubeadm.plugins.module_utils._ip_families import check_families
+from ansible_collections.vipadm.kubeadm.plugins.module_utils._ip_families import check_families, family_name
 from ansible_collections.vipadm.kubeadm.plugins.module_utils._versions import (
     SUPPORTED_KUBERNETES_MINORS, parse_version, skew_errors)
 
@@ -477,8 +477,8 @@ def evaluate(settings, control_planes, workers, nodes):
             if not any(vip in net.network for net in networks):
                 errors.append("%s: kube_vip_address %s is outside the subnet of %s (%s): in ARP mode the VIP must "
                               "be in the control planes' subnet; pick a free address there or use BGP." % (
-                                  name, vip, iface, ", ".join(str(n) for n in networks) or "no %s address" % (
-                                      "IPv6" if vip.version == 6 else "IPv4")))
+                                  name, vip, iface,
+                                  ", ".join(str(n) for n in networks) or "no %s address" % family_name(vip.version)))
 
     errors.extend(check_services(settings, control_planes, reports, vip))
     errors.extend(check_families(settings, control_planes, workers, reports))

@@ -44,16 +44,31 @@ def neighbor_solicitation(target, source_mac=None):
     return message
 
 
-def advertised_target(message):
-    """The target address of a Neighbor Advertisement (an ICMPv6 message as a raw socket reads it), else None."""
+OPTION_TARGET_LINK_LAYER_ADDRESS = 2
+
+
+def advertisement(message):
+    """(target address, Ethernet address of the answering machine or None) of a Neighbor Advertisement (an ICMPv6
+    message as a raw socket reads it), else None. The Ethernet address is the Target Link-Layer Address option's,
+    which an answer to a multicast solicitation carries (RFC 4861, 7.2.4)."""
     if len(message) < 24 or message[0] != NEIGHBOR_ADVERTISEMENT or message[1] != 0:
         return None
-    return ipaddress.IPv6Address(message[8:24])
+    target, mac = ipaddress.IPv6Address(message[8:24]), None
+    offset = 24
+    while offset + 2 <= len(message):
+        kind, units = message[offset], message[offset + 1]
+        if units == 0:  # malformed: a length of 0 would never end
+            break
+        if kind == OPTION_TARGET_LINK_LAYER_ADDRESS and units == 1 and offset + 8 <= len(message):
+            mac = ":".join("%02x" % octet for octet in bytearray(message[offset + 2:offset + 8]))
+        offset += units * 8
+    return target, mac
 
 
-def answers(address, interface, timeout, mac=None):
-    """True when a machine on interface answers a solicitation for address within timeout seconds, else False.
-    Two solicitations (the second halfway), as a lost packet should not make a taken address look free."""
+def holder(address, interface, timeout, mac=None):
+    """The Ethernet address of the machine on interface that answers a solicitation for address within timeout
+    seconds ('' when its advertisement names none), None when nobody answers. Two solicitations (the second
+    halfway), as a lost packet should not make a taken address look free."""
     target = ipaddress.IPv6Address(address)
     index = socket.if_nametoindex(interface)
     sock = socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_ICMPV6)
@@ -74,9 +89,16 @@ def answers(address, interface, timeout, mac=None):
                 sock.sendto(message, destination)
             wait = min([started + timeout] + sends) - now
             if now >= started + timeout:
-                return False
+                return None
             ready, _w, _x = select.select([sock], [], [], max(wait, 0.0))
-            if ready and advertised_target(sock.recv(1500)) == target:
-                return True
+            if ready:
+                found = advertisement(sock.recv(1500))
+                if found and found[0] == target:
+                    return found[1] or ""
     finally:
         sock.close()
+
+
+def answers(address, interface, timeout, mac=None):
+    """True when a machine on interface answers a solicitation for address within timeout seconds, else False."""
+    return holder(address, interface, timeout, mac) is not None

@@ -202,6 +202,85 @@ def parse_services_entry(entry):
     return address, address
 
 
+# At most this many Service addresses are probed per node and run: each free one costs a probe's wait, and the
+# probes run at once (preflight_facts), so a long range would flood the link and slow every run.
+SERVICES_PROBE_LIMIT = 64
+
+
+def _services_entries(entries):
+    if isinstance(entries, str):
+        return [part for part in entries.split(",") if part.strip()]
+    return list(entries or [])
+
+
+def services_probe_addresses(entries, limit=SERVICES_PROBE_LIMIT):
+    """(addresses to probe, how many were left out) of kube_vip_services_addresses: every address of every
+    well-formed entry, in order, at most limit of them (malformed entries are refused by check_services)."""
+    addresses, total = [], 0
+    for entry in _services_entries(entries):
+        try:
+            first, last = parse_services_entry(entry)
+        except ValueError:
+            continue
+        count = int(last) - int(first) + 1
+        total += count
+        for offset in range(min(count, max(limit - len(addresses), 0))):
+            addresses.append(str(first + offset))
+    return addresses, total - len(addresses)
+
+
+def arping_reply_mac(output):
+    """The Ethernet address (lower case) in arping's 'Unicast reply from A [MAC]' line, else None."""
+    for line in (output or "").splitlines():
+        if "reply from" in line and "[" in line and "]" in line:
+            return line[line.index("[") + 1:line.index("]")].strip().lower() or None
+    return None
+
+
+def parse_link_macs(entries):
+    """`ip -j addr show` output (a list) -> {interface: Ethernet address} of the interfaces that have one."""
+    return {link["ifname"]: str(link["address"]).lower() for link in entries or []
+            if link.get("ifname") and link.get("address") and link.get("link_type", "ether") == "ether"}
+
+
+def check_services_answers(entries, reports):
+    """Refusals for Service addresses that answer ARP or Neighbor Discovery from a machine that is not a node.
+
+    reports: node reports with services_answers ({address: Ethernet address of the answer, '' when unknown}) and
+    interface_macs. An answer from a node's own interface is kube-vip holding a Service address already (a
+    re-run), so only the other answers are refused, one sentence per entry of kube_vip_services_addresses."""
+    node_macs = set()
+    for report in reports.values():
+        node_macs.update(str(mac).lower() for mac in (report.get("interface_macs") or {}).values() if mac)
+    foreign = {}  # address -> (Ethernet address, [nodes that saw the answer])
+    for name in sorted(reports):
+        for address, mac in (reports[name].get("services_answers") or {}).items():
+            mac = str(mac or "").lower()
+            parsed = parse_address(address)
+            if parsed is None or (mac and mac in node_macs):
+                continue
+            foreign.setdefault(parsed, (mac, []))[1].append(name)
+    errors = []
+    for entry in _services_entries(entries):
+        try:
+            first, last = parse_services_entry(entry)
+        except ValueError:
+            continue
+        held = sorted(address for address in foreign if _contains(first, last, address))
+        if not held:
+            continue
+        seen = sorted({name for address in held for name in foreign[address][1]})
+        answers = ["%s (from %s)" % (address, foreign[address][0] or "an unnamed link-layer address")
+                   for address in held]
+        them = "it" if len(held) == 1 else "them"
+        errors.append("%s: %s%s already answer%s %s (seen from %s) though no node holds %s: another machine uses "
+                      "%s; free %s or leave %s out of %s." % (
+                          SERVICES_ADDRESSES, _join_names(answers), "" if first == last else " of %s" % entry.strip(),
+                          "s" if len(held) == 1 else "", "Neighbor Discovery" if held[0].version == 6 else "ARP",
+                          _join_names(seen), them, them, them, them, SERVICES_ADDRESSES))
+    return errors
+
+
 def _node_addresses(report):
     """The addresses a node has of its own: its inventory address and those of its interfaces but lo. Host
     addresses (/32, /128) are left out: kube-vip adds the VIP and the Service addresses it holds that way."""
@@ -234,9 +313,7 @@ def check_services(settings, control_planes, reports, vip):
     in two entries."""
     errors = []
     services = bool(settings.get("services"))
-    entries = settings.get("services_addresses") or []
-    if isinstance(entries, str):
-        entries = [part for part in entries.split(",") if part.strip()]
+    entries = _services_entries(settings.get("services_addresses"))
     if settings.get("services_election") and not services:
         errors.append("kube_vip_services_election is true but kube_vip_services is false: the per-Service election "
                       "is part of kube-vip's services mode; set kube_vip_services: true, or drop "
@@ -273,6 +350,7 @@ def check_services(settings, control_planes, reports, vip):
         if hits:
             errors.append("%s: %s %s the address of %s: Service addresses must be free addresses that no node uses."
                           % (SERVICES_ADDRESSES, text, "is" if first == last else "holds", _join_names(hits)))
+    errors.extend(check_services_answers(entries, reports))
 
     if settings.get("mode", "arp") != "arp":
         return errors

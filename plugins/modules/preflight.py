@@ -75,6 +75,9 @@ options:
       - Refused when malformed, overlapping, holding the VIP or a node's address, without O(services), or (ARP
         mode) outside the subnet of the VIP interface of a control plane or holding its network or broadcast
         address.
+      - Refused when an address already answers ARP or Neighbor Discovery from a machine that is not a node (the
+        C(services_answers) of a node's report whose Ethernet address is none of the nodes' C(interface_macs)); an
+        answer from a node is kube-vip holding that address already.
     type: list
     elements: str
     default: []

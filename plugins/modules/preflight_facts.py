@@ -45,6 +45,15 @@ options:
         TCP probe waits, so a bare node costs the longer of the two, not their sum.
     type: bool
     default: false
+  services_addresses:
+    description:
+      - The addresses Services of type LoadBalancer may take (C(kube_vip_services_addresses)), each an address, a
+        range C(first-last) or a CIDR. With O(probe_arp), each of them (the first 64, with a warning when there are more)
+        is probed the same way as the VIP, all at once, on every run; the answers and the Ethernet addresses they
+        came from are in RV(services_answers).
+    type: list
+    elements: str
+    default: []
   timeout:
     description: Seconds to wait for an answer of the VIP, per probe.
     type: float
@@ -150,6 +159,19 @@ vip_arp_answers:
   description: Whether a machine answered ARP (IPv4) or Neighbor Discovery (IPv6) for the VIP; null when not probed.
   returned: always
   type: bool
+interface_macs:
+  description: The Ethernet address of each of the node's Ethernet interfaces (lower case).
+  returned: always
+  type: dict
+  sample: {"eth0": "02:ab:cd:ef:01:0b"}
+services_answers:
+  description:
+    - The addresses of O(services_addresses) that a machine answered for, each with the Ethernet address of the
+      answer (empty when the answer named none); empty when nothing answered or nothing was probed.
+    - M(vipadm.kubeadm.preflight) refuses those whose answer did not come from a node's own interface.
+  returned: always
+  type: dict
+  sample: {"198.51.100.60": "02:00:5e:10:00:01"}
 """
 
 import errno
@@ -159,6 +181,7 @@ import os
 import socket
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.vipadm.kubeadm.plugins.module_utils import _half_init
@@ -168,6 +191,9 @@ from ansible_collections.vipadm.kubeadm.plugins.module_utils import _preflight
 
 
 BIN_DIRS = ["/usr/local/bin", "/usr/bin"]
+# Service addresses probed at once: each free address waits the whole probe, so one after another would take
+# minutes for a long range.
+SERVICES_PROBE_WORKERS = 16
 
 
 def _ip_json(module, args):
@@ -197,35 +223,57 @@ def _tcp_answers(vip, port, timeout):
         return exc.errno == errno.ECONNREFUSED
 
 
-def _arp_answers(module, vip, interface, timeout):
-    arping = module.get_bin_path("arping")
-    if not arping or not interface:
-        module.warn("arping (iputils-arping) not found: the VIP was not probed with ARP, only with TCP.")
-        return None
+def _arp_probe(module, arping, address, interface, timeout):
+    """(answered, Ethernet address of the answer): answered is None when the probe could not run."""
     # Duplicate address detection: exit 0 = nobody answered, 1 = some machine holds the address.
     deadline = max(2, int(round(timeout + 0.5)))
-    rc, out, err = module.run_command([arping, "-D", "-q", "-c", "2", "-w", str(deadline), "-I", interface, vip])
+    rc, out, err = module.run_command([arping, "-D", "-c", "2", "-w", str(deadline), "-I", interface, address])
     if rc not in (0, 1):
-        module.warn("arping on %s failed (%s): the VIP was not probed with ARP." % (interface, err.strip()))
-        return None
-    return rc == 1
+        module.warn("arping on %s failed (%s): %s was not probed with ARP." % (interface, err.strip(), address))
+        return None, None
+    return rc == 1, _preflight.arping_reply_mac(out) if rc == 1 else None
 
 
-def _ndp_answers(module, vip, interface, timeout):
+def _ndp_probe(module, address, interface, timeout):
     try:
-        with open("/sys/class/net/%s/address" % interface) as address:
-            mac = address.read().strip()
-        return _ndp.answers(vip, interface, max(timeout, 1.0), mac)
+        with open("/sys/class/net/%s/address" % interface) as link_address:
+            mac = link_address.read().strip()
+        holder = _ndp.holder(address, interface, max(timeout, 1.0), mac)
     except (OSError, ValueError) as error:
-        module.warn("Neighbor Discovery on %s failed (%s): the VIP was not probed with NDP." % (interface, error))
-        return None
+        module.warn("Neighbor Discovery on %s failed (%s): %s was not probed with NDP." % (interface, error, address))
+        return None, None
+    return holder is not None, holder
 
 
-def _link_answers(module, vip, interface, timeout):
-    """ARP for an IPv4 VIP, Neighbor Discovery for an IPv6 one."""
-    if _preflight.parse_address(vip).version == 6:
-        return _ndp_answers(module, vip, interface, timeout)
-    return _arp_answers(module, vip, interface, timeout)
+def _link_prober(module, interface, timeout):
+    """A function address -> (answered, Ethernet address): ARP for IPv4, Neighbor Discovery for IPv6."""
+    arping = module.get_bin_path("arping")
+    warned = []
+
+    def probe(address):
+        if _preflight.parse_address(address).version == 6:
+            return _ndp_probe(module, address, interface, timeout)
+        if not arping:
+            if not warned:
+                warned.append(True)
+                module.warn("arping (iputils-arping) not found: IPv4 addresses were not probed with ARP, only the "
+                            "VIP with TCP.")
+            return None, None
+        return _arp_probe(module, arping, address, interface, timeout)
+    return probe
+
+
+def _services_answers(module, probe, addresses, left_out):
+    """{address: Ethernet address of the answer ('' when unknown)} of the Service addresses that answered."""
+    if left_out:
+        module.warn("Only the first %d addresses of kube_vip_services_addresses were probed (%d more were not): a "
+                    "machine that holds one of those is not found before kube-vip announces it."
+                    % (len(addresses), left_out))
+    if not addresses:
+        return {}
+    with ThreadPoolExecutor(max_workers=min(len(addresses), SERVICES_PROBE_WORKERS)) as pool:
+        outcomes = list(pool.map(probe, addresses))
+    return dict((address, mac or "") for address, (answered, mac) in zip(addresses, outcomes) if answered)
 
 
 def _processes():
@@ -264,6 +312,7 @@ def main():
             port=dict(type="int", default=6443),
             interface=dict(type="str"),
             probe_arp=dict(type="bool", default=False),
+            services_addresses=dict(type="list", elements="str", default=[]),
             timeout=dict(type="float", default=1.5),
             kubeadm_timeout=dict(type="float", default=300),
         ),
@@ -272,7 +321,8 @@ def main():
     params = module.params
     # First: the files of a node whose kubeadm init or join still runs are not its state yet.
     kubeadm_running, kubeadm_waited = _wait_for_kubeadm(module, params["kubeadm_timeout"])
-    interfaces = _preflight.parse_ip_addr_json(_ip_json(module, ["addr", "show"]))
+    links = _ip_json(module, ["addr", "show"])
+    interfaces = _preflight.parse_ip_addr_json(links)
     default_iface = _preflight.default_interface(_ip_json(module, ["route", "show", "default"]))
     present = [path for path in _preflight.KUBEADM_FILES if os.path.isfile(path)]
     kubeadm = module.get_bin_path("kubeadm", opt_dirs=BIN_DIRS)
@@ -292,25 +342,39 @@ def main():
         cluster_state=_preflight.classify_state(present),
         vip_tcp_answers=False,
         vip_arp_answers=None,
+        interface_macs=_preflight.parse_link_macs(links),
+        services_answers={},
         kubelet_enabled=bool(glob.glob("/etc/systemd/system/*.wants/kubelet.service")),
         kubeadm_running=kubeadm_running,
         kubeadm_waited=kubeadm_waited,
     )
+    iface = params["interface"] or default_iface
+    probe = _link_prober(module, iface, params["timeout"]) if params["probe_arp"] and iface in interfaces else None
+    services = None
+    if probe is not None and params["services_addresses"]:
+        # Every run, also on a node with a cluster: an answer from a node's own interface is kube-vip holding a
+        # Service address, which module_utils/_preflight tells from another machine by the Ethernet address.
+        addresses, left_out = _preflight.services_probe_addresses(params["services_addresses"])
+        services = {}
+        services_thread = threading.Thread(
+            target=lambda: services.update(_services_answers(module, probe, addresses, left_out)))
+        services_thread.start()
     vip = params["vip"]
     if vip and _preflight.parse_address(vip) is not None:
         # ARP (NDP) only decides anything when every node is bare and TCP found nobody (module_utils/_preflight):
         # skip its 2 s wait on a node that already has a cluster; on a bare node it runs while TCP probes.
-        iface = params["interface"] or default_iface
         arp = None
-        if params["probe_arp"] and result["cluster_state"] == _preflight.STATE_NONE and iface in interfaces:
+        if probe is not None and result["cluster_state"] == _preflight.STATE_NONE:
             arp = {}
-            arp_thread = threading.Thread(
-                target=lambda: arp.update(answers=_link_answers(module, vip, iface, params["timeout"])))
+            arp_thread = threading.Thread(target=lambda: arp.update(answers=probe(vip)[0]))
             arp_thread.start()
         result["vip_tcp_answers"] = _tcp_answers(vip, params["port"], params["timeout"])
         if arp is not None:
             arp_thread.join()
             result["vip_arp_answers"] = arp.get("answers")
+    if services is not None:
+        services_thread.join()
+        result["services_answers"] = services
     module.exit_json(**result)
 
 

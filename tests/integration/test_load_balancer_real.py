@@ -12,6 +12,8 @@ cluster):
 * externalTrafficPolicy Local, as kube-vip v1.2.3 does it: a Service (spec.loadBalancerIP) whose only Pod runs on a
   control plane is announced by that control plane and the Pod sees the controller's own address; a Service
   whose Pods run only on the worker (where no kube-vip runs) is announced by no node;
+* an address that another machine on the link holds (the lab's DNS namespace) is refused by site.yml before it
+  changes anything, while the address a control plane's kube-vip holds passes;
 * the holder of the first address is cut off (its link down): the address moves to another control plane and
   answers again, within kube-vip's client-go bound (time printed).
 Cost: one real lab; passed in 142 s on 2 shared cores (site.yml done 101 s after the start, image import and
@@ -22,6 +24,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import subprocess
 import time
 
 import pytest
@@ -170,6 +173,25 @@ def test_load_balancer_services_answer_follow_local_policy_and_move_when_their_h
     svc = wait_for(lambda: (lambda s: s if ingress(s) == [cluster_ip] else None)(get(lab, "cp1", "service", "echo")),
                    30, f"the Service echo with the ingress {cluster_ip}")
     assert svc["metadata"]["annotations"].get("kube-vip.io/vipHost") == holder, svc["metadata"]
+
+    # Another machine on the nodes' link (the lab's DNS namespace) holds an address added to the list: site.yml
+    # refuses it before changing anything, naming that machine; cluster_ip, which the same probes hear answer from
+    # a control plane's kube-vip, passes.
+    squatted, dns = str(hosts[-7]), lab.plan.dns_netns
+    link = json.loads(subprocess.run(["ip", "-n", dns, "-j", "link", "show", "eth0"], check=True, capture_output=True,
+                                     text=True).stdout)
+    subprocess.run(["ip", "-n", dns, "addr", "add", f"{squatted}/32", "dev", "eth0"], check=True)
+    try:
+        taken = json.dumps({"kube_vip_services": True, "kube_vip_services_election": True,
+                            "kube_vip_services_addresses": [f"{first}-{last}", squatted]})
+        process, recap = run(lab, "playbooks/site.yml", "-e", taken)
+    finally:
+        subprocess.run(["ip", "-n", dns, "addr", "del", f"{squatted}/32", "dev", "eth0"], check=True)
+    assert process.returncode != 0 and all(recap.get(n, {}).get("changed", 0) == 0 for n in names), recap
+    mac = link[0]["address"].lower()
+    assert (f"kube_vip_services_addresses: {squatted} (from {mac}) already answers ARP (seen from cp1, cp2 and cp3) "
+            "though no node holds it" in " ".join(process.stdout.split())), process.stdout[-4000:]
+    assert f"{cluster_ip} (from" not in process.stdout, process.stdout[-4000:]
 
     # externalTrafficPolicy Local: announced only where a ready Pod of the Service runs; the client address kept.
     answer = wait_for(lambda: http_answer(local_ip), 60, f"http-echo answering on {local_ip}")

@@ -19,15 +19,18 @@ from module_main import run_main  # noqa: E402
 
 from ansible_collections.vipadm.kubeadm.plugins.modules import preflight_facts  # noqa: E402
 
-ADDR = json.dumps([{"ifname": "eth0", "addr_info": [{"family": "inet", "local": "198.51.100.11", "prefixlen": 24}]}])
+ADDR = json.dumps([{"ifname": "lo", "link_type": "loopback", "address": "00:00:00:00:00:00", "addr_info": []},
+                   {"ifname": "eth0", "link_type": "ether", "address": "02:AB:CD:EF:01:0B",
+                    "addr_info": [{"family": "inet", "local": "198.51.100.11", "prefixlen": 24}]}])
 ROUTE = json.dumps([{"dst": "default", "gateway": "198.51.100.1", "dev": "eth0"}])
 VIP = "198.51.100.254"
 
 
 def run(capsys, tmp_path, arping_rc, tcp_answers, files=(), arp_wait=5.0, processes=lambda: iter(()), args=None,
-        write_files=True, versions=None):
+        write_files=True, versions=None, holders=None):
     """Run the module with fake `ip`/`arping`/`kubeadm`/`kubelet` commands; the TCP probe waits (up to arp_wait s)
-    for arping to start. versions: argv tail -> (rc, stdout) of the version commands."""
+    for arping to start. versions: argv tail -> (rc, stdout) of the version commands; holders: address other than
+    the VIP -> Ethernet address that arping hears answer for it."""
     arping_started, commands = threading.Event(), []
     versions = versions or {("version", "-o", "short"): (0, "v1.36.3\n"), ("--version",): (0, "Kubernetes v1.36.3\n")}
 
@@ -40,7 +43,10 @@ def run(capsys, tmp_path, arping_rc, tcp_answers, files=(), arp_wait=5.0, proces
         if args[0].endswith(("kubeadm", "kubelet")):
             rc, out = versions[tuple(args[1:])]
             return rc, out, ""
-        assert args[0].endswith("arping") and args[-1] == VIP and "-D" in args
+        assert args[0].endswith("arping") and "-D" in args
+        if args[-1] != VIP:
+            mac = (holders or {}).get(args[-1])
+            return (1, "Unicast reply from %s [%s]  0.5ms\n" % (args[-1], mac), "") if mac else (0, "", "")
         arping_started.set()
         return arping_rc, "", ""
 
@@ -133,3 +139,22 @@ def test_a_kubeadm_init_that_outlasts_the_timeout_is_reported(capsys, tmp_path):
         result, _, _ = run(capsys, tmp_path, 0, tcp_answers=True, processes=init, args={"kubeadm_timeout": 5})
     assert result["kubeadm_running"] == ["kubeadm init (PID 286)"] and result["kubeadm_waited"] >= 5
     assert init.looks <= 7
+
+
+@pytest.mark.parametrize("files", [(), ("admin.conf", "kubelet.conf", "etcd.yaml", "kube-apiserver.yaml")],
+                         ids=["bare node", "control plane of a cluster"])
+def test_service_addresses_are_probed_on_every_run_and_report_who_answered(capsys, tmp_path, files):
+    args = {"services_addresses": ["198.51.100.200-198.51.100.203", "198.51.100.210"]}
+    holders = {"198.51.100.201": "02:AA:00:00:00:01", "198.51.100.210": "02:00:00:00:00:0c"}
+    result, _, commands = run(capsys, tmp_path, 0, tcp_answers=bool(files), files=files, args=args, holders=holders,
+                              arp_wait=0.0)
+    probed = sorted(c[-1] for c in commands if c[0].endswith("arping") and c[-1] != VIP)
+    assert probed == ["198.51.100.200", "198.51.100.201", "198.51.100.202", "198.51.100.203", "198.51.100.210"]
+    assert result["services_answers"] == {"198.51.100.201": "02:aa:00:00:00:01", "198.51.100.210": "02:00:00:00:00:0c"}
+    assert result["interface_macs"] == {"eth0": "02:ab:cd:ef:01:0b"}
+
+
+def test_service_addresses_are_not_probed_without_probe_arp(capsys, tmp_path):
+    result, _, commands = run(capsys, tmp_path, 0, tcp_answers=False, arp_wait=0.0,
+                              args={"probe_arp": False, "services_addresses": ["198.51.100.200"]})
+    assert not [c for c in commands if c[0].endswith("arping")] and result["services_answers"] == {}

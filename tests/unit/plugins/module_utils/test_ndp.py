@@ -33,10 +33,21 @@ def test_a_malformed_link_layer_address_is_refused():
         _ndp.neighbor_solicitation(VIP, "02:ab:cd")
 
 
-def test_only_an_advertisement_gives_its_target():
+def test_only_an_advertisement_gives_its_target_and_the_answering_machine():
     target = ipaddress.IPv6Address(VIP).packed
     advertisement = struct.pack("!BBHI", 136, 0, 0x1234, 0x60000000) + target + bytes([2, 1, 2, 0, 0, 0, 0, 1])
-    assert _ndp.advertised_target(advertisement) == ipaddress.IPv6Address(VIP)
-    assert _ndp.advertised_target(struct.pack("!BBHI", 135, 0, 0, 0) + target) is None  # a solicitation
-    assert _ndp.advertised_target(struct.pack("!BBHI", 129, 0, 0, 0) + target) is None  # an echo reply
-    assert _ndp.advertised_target(advertisement[:20]) is None  # truncated
+    assert _ndp.advertisement(advertisement) == (ipaddress.IPv6Address(VIP), "02:00:00:00:00:01")
+    assert _ndp.advertisement(advertisement[:24]) == (ipaddress.IPv6Address(VIP), None)  # no option
+    assert _ndp.advertisement(struct.pack("!BBHI", 135, 0, 0, 0) + target) is None  # a solicitation
+    assert _ndp.advertisement(struct.pack("!BBHI", 129, 0, 0, 0) + target) is None  # an echo reply
+    assert _ndp.advertisement(advertisement[:20]) is None  # truncated
+
+
+def test_the_link_layer_option_is_found_after_others_and_a_zero_length_option_ends_the_walk():
+    target = ipaddress.IPv6Address(VIP).packed
+    head = struct.pack("!BBHI", 136, 0, 0, 0x60000000) + target
+    nonce = bytes([14, 1, 1, 2, 3, 4, 5, 6])  # another option of 8 bytes first
+    mac = bytes([2, 1, 0x0A, 0xBB, 0xCC, 0xDD, 0xEE, 0xFF])
+    assert _ndp.advertisement(head + nonce + mac) == (ipaddress.IPv6Address(VIP), "0a:bb:cc:dd:ee:ff")
+    assert _ndp.advertisement(head + bytes([14, 0, 0, 0, 0, 0, 0, 0]) + mac)[1] is None
+    assert _ndp.advertisement(head + mac[:5])[1] is None  # truncated option

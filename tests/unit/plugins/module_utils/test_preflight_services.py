@@ -182,3 +182,89 @@ def test_a_re_run_passes_while_kube_vip_holds_the_vip_and_service_addresses_as_h
     for name in CP:
         reports[name]["cluster_state"] = "control_plane"
     assert run(reports=reports, services_election=True, services_addresses=["198.51.100.200-198.51.100.210"]) == []
+
+
+def reports_with_answers(answers_by_node):
+    """Node reports whose interfaces have Ethernet addresses (cp1 02:00:00:00:00:0b, ...) and services_answers."""
+    reports = nodes()
+    for index, name in enumerate(CP + WORKERS):
+        reports[name]["interface_macs"] = {"eth0": "02:00:00:00:00:%02x" % (11 + index)}
+        reports[name]["services_answers"] = answers_by_node.get(name, {})
+    return reports
+
+
+def test_an_address_answering_from_another_machine_is_refused_with_its_answer_and_who_saw_it():
+    reports = reports_with_answers({"cp1": {"198.51.100.205": "02:AA:00:00:00:01"},
+                                    "cp2": {"198.51.100.205": "02:aa:00:00:00:01"}})
+    assert run(reports, services_addresses=["198.51.100.200-198.51.100.210"]) == [
+        "kube_vip_services_addresses: 198.51.100.205 (from 02:aa:00:00:00:01) of 198.51.100.200-198.51.100.210 "
+        "already answers ARP (seen from cp1 and cp2) though no node holds it: another machine uses it; free it or "
+        "leave it out of kube_vip_services_addresses."]
+
+
+def test_every_taken_address_of_an_entry_is_named_in_one_sentence_and_other_entries_apart():
+    reports = reports_with_answers({"cp3": {"198.51.100.202": "02:aa:00:00:00:01", "198.51.100.201": "",
+                                            "198.51.100.230": "02:aa:00:00:00:02"}})
+    errors = run(reports, services_addresses=["198.51.100.200-198.51.100.210", "198.51.100.230"])
+    assert errors == [
+        "kube_vip_services_addresses: 198.51.100.201 (from an unnamed link-layer address) and 198.51.100.202 (from "
+        "02:aa:00:00:00:01) of 198.51.100.200-198.51.100.210 already answer ARP (seen from cp3) though no node holds "
+        "them: another machine uses them; free them or leave them out of kube_vip_services_addresses.",
+        "kube_vip_services_addresses: 198.51.100.230 (from 02:aa:00:00:00:02) already answers ARP (seen from cp3) "
+        "though no node holds it: another machine uses it; free it or leave it out of kube_vip_services_addresses."]
+
+
+def test_an_answer_from_a_nodes_own_interface_is_kube_vip_holding_the_address_and_passes():
+    # a re-run: cp2's kube-vip holds a Service address, cp1 and cp3 hear cp2's interface answer (a worker's too)
+    reports = reports_with_answers({"cp1": {"198.51.100.200": "02:00:00:00:00:0c"},
+                                    "cp3": {"198.51.100.200": "02:00:00:00:00:0C", "198.51.100.201": "02:00:00:00:00:0e"}})
+    reports["cp2"]["cluster_state"] = "control_plane"
+    assert run(reports, services_addresses=["198.51.100.200-198.51.100.210"]) == []
+
+
+def test_an_ipv6_address_answering_neighbor_discovery_from_another_machine_is_refused():
+    reports = reports_with_answers({"cp1": {"2001:db8::c8": "02:aa:00:00:00:01"}})
+    for name in reports:
+        reports[name]["interfaces"]["eth0"].append("2001:db8::%x/64" % (11 + (CP + WORKERS).index(name)))
+    errors = run(reports, vip="2001:db8::fe", services_addresses=["2001:db8::c8"])
+    assert errors == [
+        "kube_vip_services_addresses: 2001:db8::c8 (from 02:aa:00:00:00:01) already answers Neighbor Discovery (seen "
+        "from cp1) though no node holds it: another machine uses it; free it or leave it out of "
+        "kube_vip_services_addresses."]
+
+
+PROBES = [
+    ("one address", ["198.51.100.200"], 64, (["198.51.100.200"], 0)),
+    ("a range and a CIDR in order", ["198.51.100.201-198.51.100.202", "198.51.100.224/31"], 64,
+     (["198.51.100.201", "198.51.100.202", "198.51.100.224", "198.51.100.225"], 0)),
+    ("cut at the limit", ["198.51.100.0/24"], 3, (["198.51.100.0", "198.51.100.1", "198.51.100.2"], 253)),
+    ("the limit across entries", ["198.51.100.200-198.51.100.201", "198.51.100.208/30"], 3,
+     (["198.51.100.200", "198.51.100.201", "198.51.100.208"], 3)),
+    ("a malformed entry is skipped (refused elsewhere)", ["nonsense", "2001:db8::1"], 64, (["2001:db8::1"], 0)),
+    ("comma-separated text", "198.51.100.200,198.51.100.210", 64, (["198.51.100.200", "198.51.100.210"], 0)),
+]
+
+
+@pytest.mark.parametrize("entries,limit,expected", [c[1:] for c in PROBES], ids=[c[0] for c in PROBES])
+def test_the_addresses_to_probe_are_every_address_up_to_the_limit(entries, limit, expected):
+    assert pf.services_probe_addresses(entries, limit) == expected
+
+
+def test_the_default_probe_limit_keeps_a_slash_24_from_being_probed_whole():
+    addresses, left_out = pf.services_probe_addresses(["198.51.100.0/24"])
+    assert (len(addresses), left_out) == (pf.SERVICES_PROBE_LIMIT, 256 - pf.SERVICES_PROBE_LIMIT)
+
+
+def test_arpings_reply_line_gives_the_answering_machine():
+    reply = ("ARPING 198.51.100.50 from 0.0.0.0 eth0\nUnicast reply from 198.51.100.50 [0E:4B:AD:5A:EF:B6]  0.527ms\n"
+             "Sent 1 probes (1 broadcast(s))\nReceived 1 response(s)\n")
+    assert pf.arping_reply_mac(reply) == "0e:4b:ad:5a:ef:b6"
+    assert pf.arping_reply_mac("ARPING 198.51.100.51 from 0.0.0.0 eth0\nSent 2 probes (2 broadcast(s))\n") is None
+
+
+def test_link_addresses_of_ethernet_interfaces_only():
+    links = [{"ifname": "lo", "link_type": "loopback", "address": "00:00:00:00:00:00"},
+             {"ifname": "eth0", "link_type": "ether", "address": "02:AB:CD:EF:01:0B"},
+             {"ifname": "kube-ipvs0", "link_type": "ether", "address": "ee:ee:ee:ee:ee:01"},
+             {"ifname": "tun0", "link_type": "none"}]
+    assert pf.parse_link_macs(links) == {"eth0": "02:ab:cd:ef:01:0b", "kube-ipvs0": "ee:ee:ee:ee:ee:01"}

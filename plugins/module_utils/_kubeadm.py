@@ -581,6 +581,12 @@ def _hosts_named(message):
     return hosts
 
 
+# A kubeadm error of an API endpoint that does not answer (yet): nobody at the address, or no answer in time.
+ENDPOINT_UNREACHABLE = re.compile(r'connect: (connection refused|no route to host|network is unreachable)'
+                                  r'|(i/o timeout|Client\.Timeout exceeded|context deadline exceeded'
+                                  r'|timed out waiting for the condition)')
+
+
 # (kind, pattern, sentence template); first match wins, most specific first.
 _JOIN_FAILURES = (
     ('ca_hash_mismatch', re.compile(r'none of the public keys "([^"]*)" are pinned'),
@@ -600,9 +606,7 @@ _JOIN_FAILURES = (
     ('no_control_plane_endpoint', re.compile(r"doesn't have a stable controlPlaneEndpoint address"),
      'The cluster has no controlPlaneEndpoint, so no control plane can be added: initialize it with '
      'control_plane_endpoint set to the VIP and port.'),
-    ('endpoint_unreachable', re.compile(r'connect: (connection refused|no route to host|network is unreachable)'
-                                        r'|(i/o timeout|Client\.Timeout exceeded|context deadline exceeded'
-                                        r'|timed out waiting for the condition)'),
+    ('endpoint_unreachable', ENDPOINT_UNREACHABLE,
      'The API endpoint {endpoint} does not answer ({found}): check that the VIP is up and reachable from this '
      'node (wait_for_vip) and that nothing blocks the port.'),
 )

@@ -25,13 +25,26 @@ IP_ADDR_SHOW = ['ip', '-o', 'addr', 'show']
 API_SERVER_RETRY = 2.0
 
 
-def _run_checked(run, argv, what):
-    rc, stdout, stderr = run(argv)
-    if rc != 0:
+# How long join credentials are retried while the API endpoint does not answer, and the pause between tries. The
+# endpoint is the VIP: while etcd takes a new member, a slow machine's API server can miss kube-vip's lease
+# renewal, and the VIP is gone for one leader election (seen on software-emulated VMs: "no route to host").
+CREDENTIALS_RETRY_SECONDS = 90.0
+CREDENTIALS_RETRY_PAUSE = 3.0
+
+
+def _run_checked(run, argv, what, retry_until=None, sleep=time.sleep, clock=time.monotonic):
+    """stdout of argv, or KubeadmError with kubeadm's reason. With retry_until (a clock() value), a failure
+    because the API endpoint did not answer is tried again until then."""
+    while True:
+        rc, stdout, stderr = run(argv)
+        if rc == 0:
+            return stdout
         details = kubeadm.failure_details(stdout, stderr, rc)
-        raise KubeadmError('%s failed: %s.' % (what, details['message'].rstrip('.')),
-                           rc=rc, stdout=stdout, stderr=stderr, cmd=argv)
-    return stdout
+        unreachable = kubeadm.ENDPOINT_UNREACHABLE.search('\n'.join((details['message'], stderr or '', stdout or '')))
+        if retry_until is None or not unreachable or clock() + CREDENTIALS_RETRY_PAUSE > retry_until:
+            raise KubeadmError('%s failed: %s.' % (what, details['message'].rstrip('.')),
+                               rc=rc, stdout=stdout, stderr=stderr, cmd=argv)
+        sleep(CREDENTIALS_RETRY_PAUSE)
 
 
 def kubeadm_version(run, kubeadm_path):
@@ -47,33 +60,38 @@ def _diff(before, after, path):
 UPLOAD_CERTS_CONFIG = '/etc/kubernetes/vipadm-upload-certs.yaml'
 
 
-def _upload_certs(run, kubeadm_path, kubeconfig, root):
+def _upload_certs(run, kubeadm_path, kubeconfig, root, **retry):
     """`kubeadm init phase upload-certs`, with this node's API server address and version when its manifest
-    gives them (the configuration file is removed afterwards); its stdout."""
+    gives them (the configuration file is removed afterwards); its stdout. retry: see _run_checked."""
     manifest = state.read_text(root, state.APISERVER_MANIFEST)
     address, port = half_init.local_api_endpoint(manifest)
     version = half_init.api_server_version(manifest)
     if not address or not port or not version:
-        return _run_checked(run, kubeadm.upload_certs_argv(kubeadm_path, kubeconfig), 'kubeadm init phase upload-certs')
+        return _run_checked(run, kubeadm.upload_certs_argv(kubeadm_path, kubeconfig), 'kubeadm init phase upload-certs',
+                            **retry)
     config_path = state.host_path(root, UPLOAD_CERTS_CONFIG)
     state.write_private_file(config_path, kubeadm.upload_certs_config(address, port, version))
     try:
         return _run_checked(run, kubeadm.upload_certs_argv(kubeadm_path, kubeconfig, config_path),
-                            'kubeadm init phase upload-certs')
+                            'kubeadm init phase upload-certs', **retry)
     finally:
         state.remove_file(config_path)
 
 
-def fresh_credentials(run, kubeadm_path, kubeconfig, ttl, upload_certs=True, root='/'):
-    """A new bootstrap token (+ join command facts) and, if asked, a new certificate key."""
-    stdout = _run_checked(run, kubeadm.token_create_argv(kubeadm_path, kubeconfig, ttl), 'kubeadm token create')
+def fresh_credentials(run, kubeadm_path, kubeconfig, ttl, upload_certs=True, root='/', sleep=time.sleep,
+                      clock=time.monotonic):
+    """A new bootstrap token (+ join command facts) and, if asked, a new certificate key; both tried again for up to
+    CREDENTIALS_RETRY_SECONDS while the API endpoint does not answer."""
+    retry = dict(retry_until=clock() + CREDENTIALS_RETRY_SECONDS, sleep=sleep, clock=clock)
+    stdout = _run_checked(run, kubeadm.token_create_argv(kubeadm_path, kubeconfig, ttl), 'kubeadm token create',
+                          **retry)
     parsed = kubeadm.parse_join_command(stdout)
     if not parsed['token']:
         raise KubeadmError('kubeadm token create printed no join command: %r.' % stdout.strip()[-200:],
                            stdout=stdout)
     key = None
     if upload_certs:
-        stdout = _upload_certs(run, kubeadm_path, kubeconfig, root)
+        stdout = _upload_certs(run, kubeadm_path, kubeconfig, root, **retry)
         key = kubeadm.parse_upload_certs_output(stdout)
         if not key:
             raise KubeadmError('kubeadm init phase upload-certs printed no certificate key as its last line.',

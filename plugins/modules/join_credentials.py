@@ -22,6 +22,8 @@ description:
   - The uploaded certificates (Secret C(kube-system/kubeadm-certs)) are deleted 2 hours after the upload and
     the token expires after O(token_ttl); run this module right before the joins, never reuse older values.
   - Every run creates new credentials, so it always reports a change.
+  - While the API endpoint of O(kubeconfig) does not answer (no route, connection refused, timeout), both commands
+    are tried again every 3 s for up to 90 s; other failures end the module at once with kubeadm's reason.
 author:
   - vipadm developers (@vipadm)
 attributes:

@@ -45,9 +45,9 @@ CASES = [
          fail=r"^token_ttl '15 minutes' is not a duration"),
     dict(id='token-create-fails', params={}, node=True,
          calls=[token_create(rc=1, stderr='error: failed to create or update bootstrap token with name '
-                             'bootstrap-token-mp2q48: Post "https://198.51.100.254:6443/api/v1/namespaces/'
-                             'kube-system/secrets?timeout=10s": context deadline exceeded\n')],
-         fail=r'^kubeadm token create failed: failed to create or update bootstrap token .*deadline exceeded\.$'),
+                             'bootstrap-token-mp2q48: secrets is forbidden: User "kubernetes-admin" cannot create '
+                             'resource "secrets" in API group "" in the namespace "kube-system"\n')],
+         fail=r'^kubeadm token create failed: failed to create or update bootstrap token .*secrets is forbidden.*\.$'),
     dict(id='upload-certs-prints-no-key', params={}, node=True,
          calls=[token_create(stdout=PRINTED), call(UPLOAD, stdout='[upload-certs] Skipping phase. Please see '
                                                    '--upload-certs\n')],
@@ -121,3 +121,72 @@ def test_upload_certs_reads_the_address_of_this_api_server_not_the_default_route
          'localAPIEndpoint': {'advertiseAddress': address, 'bindPort': 6443}},
         {'apiVersion': 'kubeadm.k8s.io/v1beta4', 'kind': 'ClusterConfiguration', 'kubernetesVersion': 'v1.37.2'}]]
     assert not os.path.exists(CONFIG.format(root=tmp_path))
+
+
+# --- retried while the API endpoint does not answer --------------------------------------------------------------
+
+from ansible_collections.vipadm.kubeadm.plugins.module_utils import _kubeadm_actions as actions  # noqa: E402
+from ansible_collections.vipadm.kubeadm.plugins.module_utils._kubeadm import KubeadmError  # noqa: E402
+
+NO_ROUTE = ('error: failed to create or update bootstrap token with name bootstrap-token-sxx5v3: unable to create '
+            '*v1.Secret: Post "https://198.51.100.250:6443/api/v1/namespaces/kube-system/secrets?timeout=10s": dial '
+            'tcp 198.51.100.250:6443: connect: no route to host\n')
+FORBIDDEN = 'error: secrets is forbidden: User "kubernetes-admin" cannot create resource "secrets"\n'
+
+
+class FakeClock:
+    """time.monotonic and time.sleep of a run: sleeping moves the clock, each kubeadm call takes `cost` seconds."""
+
+    def __init__(self, cost=1.0):
+        self.now, self.cost, self.sleeps = 1000.0, cost, []
+
+    def clock(self):
+        return self.now
+
+    def sleep(self, seconds):
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+def scripted(clock, answers):
+    """run(argv) answering from `answers` ((rc, stdout, stderr) per call, in order); the argv of each call kept."""
+    calls = []
+
+    def run(argv):
+        calls.append(list(argv))
+        clock.now += clock.cost
+        return answers[len(calls) - 1]
+    return run, calls
+
+
+def test_credentials_are_tried_again_while_the_vip_does_not_answer_then_made(tmp_path):
+    h.write_initialized(tmp_path)
+    clock = FakeClock()
+    upload = (0, fixture('upload-certs.stdout'), '')
+    run, calls = scripted(clock, [(1, '', NO_ROUTE), (1, '', NO_ROUTE), (0, PRINTED, ''), (1, '', NO_ROUTE), upload])
+    made = actions.fresh_credentials(run, h.KUBEADM, str(tmp_path / 'etc/kubernetes/admin.conf'), '15m',
+                                     root=str(tmp_path), sleep=clock.sleep, clock=clock.clock)
+    assert (made['token'], made['certificate_key']) == (h.TOKEN, h.NEW_KEY)
+    assert [c[1:3] for c in calls] == [['token', 'create']] * 3 + [['init', 'phase']] * 2
+    assert clock.sleeps == [actions.CREDENTIALS_RETRY_PAUSE] * 3
+
+
+def test_credentials_give_up_with_kubeadms_reason_once_the_retry_time_is_spent(tmp_path):
+    h.write_initialized(tmp_path)
+    clock = FakeClock(cost=10.0)  # kubeadm's own 10 s request timeout per try
+    run, calls = scripted(clock, [(1, '', NO_ROUTE)] * 100)
+    with pytest.raises(KubeadmError, match=r'^kubeadm token create failed: .*connect: no route to host\.$'):
+        actions.fresh_credentials(run, h.KUBEADM, str(tmp_path / 'etc/kubernetes/admin.conf'), '15m',
+                                  root=str(tmp_path), sleep=clock.sleep, clock=clock.clock)
+    assert clock.now - 1000.0 <= actions.CREDENTIALS_RETRY_SECONDS + 10.0  # never a try started after the bound
+    assert len(calls) == 7  # 13 s per try within 90 s
+
+
+def test_other_failures_are_not_tried_again(tmp_path):
+    h.write_initialized(tmp_path)
+    clock = FakeClock()
+    run, calls = scripted(clock, [(1, '', FORBIDDEN)])
+    with pytest.raises(KubeadmError, match='secrets is forbidden'):
+        actions.fresh_credentials(run, h.KUBEADM, str(tmp_path / 'etc/kubernetes/admin.conf'), '15m',
+                                  root=str(tmp_path), sleep=clock.sleep, clock=clock.clock)
+    assert len(calls) == 1 and clock.sleeps == []

@@ -79,12 +79,25 @@ remove_default_network() {
   fi
 }
 
+# Run a command with only stdin, stdout and stderr open. A daemon otherwise keeps every descriptor its
+# caller had, such as the lock of `flock /tmp/vipadm-real-lab.lock make test-vagrant`: libvirtd then held
+# the lab lock until `stop`, and every later lab run waited for it.
+without_inherited_fds() {
+  (
+    for fd in /proc/"$BASHPID"/fd/*; do
+      fd=${fd##*/}
+      if ((fd > 2)); then eval "exec $fd>&-"; fi
+    done
+    exec "$@"
+  )
+}
+
 start_daemons() {
   mkdir -p "$RUN_DIR"
   if pgrep -x libvirtd >/dev/null && ! running "$LIBVIRTD_PIDFILE" libvirtd; then
     die "a libvirtd not started by this script is running; stop it (or use it) before running vagrant-setup."
   fi
-  running "$VIRTLOGD_PIDFILE" virtlogd || virtlogd --daemon --pid-file "$VIRTLOGD_PIDFILE"
+  running "$VIRTLOGD_PIDFILE" virtlogd || without_inherited_fds virtlogd --daemon --pid-file "$VIRTLOGD_PIDFILE"
   if ! running "$LIBVIRTD_PIDFILE" libvirtd; then
     # The VMs' QEMU processes are libvirtd's children and inherit its niceness: software-emulated
     # VMs keep the CPUs busy, and other work on the machine (timing-sensitive tests) comes first.
@@ -99,11 +112,11 @@ start_daemons() {
       chmod 000 "$NO_KVM"
       { cat /etc/libvirt/qemu.conf; echo 'namespaces = []'; } >"$QEMU_CONF"
       # shellcheck disable=SC2016  # $0, $1 and $@ are the inner shell's
-      unshare --mount --propagation slave sh -c \
+      without_inherited_fds unshare --mount --propagation slave sh -c \
         'mount --bind "$0" /dev/kvm && mount --bind "$1" /etc/libvirt/qemu.conf && shift && exec "$@"' \
         "$NO_KVM" "$QEMU_CONF" "${start_libvirtd[@]}"
     else
-      "${start_libvirtd[@]}"
+      without_inherited_fds "${start_libvirtd[@]}"
     fi
     for _ in $(seq 100); do virsh -c qemu:///system version >/dev/null 2>&1 && break; sleep 0.1; done
   fi

@@ -16,8 +16,8 @@ cluster):
   changes anything, while the address a control plane's kube-vip holds passes;
 * the holder of the first address is cut off (its link down): the address moves to another control plane and
   answers again, within kube-vip's client-go bound (time printed).
-Cost: one real lab; passed in 142 s on 2 shared cores (site.yml done 101 s after the start, image import and
-node_prep included; cp3 cut off, its address answered again 20.4 s later from cp1).
+Cost: one real lab; passed in 141 s on 2 cores, the refused run included (site.yml done 99.4 s after the start, image
+import and node_prep included; cp2 cut off, its address answered again 16.1 s later from cp1).
 """
 
 from __future__ import annotations

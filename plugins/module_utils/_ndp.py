@@ -97,8 +97,3 @@ def holder(address, interface, timeout, mac=None):
                     return found[1] or ""
     finally:
         sock.close()
-
-
-def answers(address, interface, timeout, mac=None):
-    """True when a machine on interface answers a solicitation for address within timeout seconds, else False."""
-    return holder(address, interface, timeout, mac) is not None

@@ -243,10 +243,11 @@ def parse_link_macs(entries):
             if link.get("ifname") and link.get("address") and link.get("link_type", "ether") == "ether"}
 
 
-def check_services_answers(entries, reports):
+def check_services_answers(ranges, reports):
     """Refusals for Service addresses that answer ARP or Neighbor Discovery from a machine that is not a node.
 
-    reports: node reports with services_answers ({address: Ethernet address of the answer, '' when unknown}) and
+    ranges: (entry text, first, last) of each well-formed entry of kube_vip_services_addresses; reports: node
+    reports with services_answers ({address: Ethernet address of the answer, '' when unknown}) and
     interface_macs. An answer from a node's own interface is kube-vip holding a Service address already (a
     re-run), so only the other answers are refused, one sentence per entry of kube_vip_services_addresses."""
     node_macs = set()
@@ -261,11 +262,7 @@ def check_services_answers(entries, reports):
                 continue
             foreign.setdefault(parsed, (mac, []))[1].append(name)
     errors = []
-    for entry in _services_entries(entries):
-        try:
-            first, last = parse_services_entry(entry)
-        except ValueError:
-            continue
+    for text, first, last in ranges:
         held = sorted(address for address in foreign if _contains(first, last, address))
         if not held:
             continue
@@ -275,7 +272,7 @@ def check_services_answers(entries, reports):
         them = "it" if len(held) == 1 else "them"
         errors.append("%s: %s%s already answer%s %s (seen from %s) though no node holds %s: another machine uses "
                       "%s; free %s or leave %s out of %s." % (
-                          SERVICES_ADDRESSES, _join_names(answers), "" if first == last else " of %s" % entry.strip(),
+                          SERVICES_ADDRESSES, _join_names(answers), "" if first == last else " of %s" % text,
                           "s" if len(held) == 1 else "", "Neighbor Discovery" if held[0].version == 6 else "ARP",
                           _join_names(seen), them, them, them, them, SERVICES_ADDRESSES))
     return errors
@@ -350,7 +347,7 @@ def check_services(settings, control_planes, reports, vip):
         if hits:
             errors.append("%s: %s %s the address of %s: Service addresses must be free addresses that no node uses."
                           % (SERVICES_ADDRESSES, text, "is" if first == last else "holds", _join_names(hits)))
-    errors.extend(check_services_answers(entries, reports))
+    errors.extend(check_services_answers(ranges, reports))
 
     if settings.get("mode", "arp") != "arp":
         return errors

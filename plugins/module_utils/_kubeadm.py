@@ -204,6 +204,47 @@ def kubelet_flags(params):
     return flags
 
 
+# The timeouts option -> kubeadm's v1beta4 Timeouts fields (reference section 6; defaults: health checks 4m,
+# kubernetesAPICall 1m, etcdAPICall 2m, tlsBootstrap 5m, discovery 5m). The same map goes to init and join: a
+# field the command does not use is harmless to kubeadm.
+TIMEOUT_FIELDS = {
+    'control_plane_component_health_check': 'controlPlaneComponentHealthCheck',
+    'kubelet_health_check': 'kubeletHealthCheck',
+    'kubernetes_api_call': 'kubernetesAPICall',
+    'etcd_api_call': 'etcdAPICall',
+    'tls_bootstrap': 'tlsBootstrap',
+    'discovery': 'discovery',
+}
+# v1beta3 (below 1.31) has two of them, elsewhere: ClusterConfiguration.apiServer.timeoutForControlPlane (init)
+# and JoinConfiguration.discovery.timeout (join).
+V1BETA3_TIMEOUTS = ('control_plane_component_health_check', 'discovery')
+
+
+def checked_timeouts(timeouts, api_version):
+    """The given timeouts {option name: Go duration}, in the option's order; fail on an unknown name, a value that
+    is not a positive duration, or a field the config API cannot express."""
+    result = {}
+    for name, value in (timeouts or {}).items():
+        if value in (None, ''):
+            continue
+        if name not in TIMEOUT_FIELDS:
+            raise KubeadmError('timeouts.%s is not one of kubeadm\'s timeouts: use %s.' % (name, ', '.join(TIMEOUT_FIELDS)))
+        text = str(value).strip()
+        if not DURATION_PATTERN.match(text) or not re.search(r'[1-9]', text):
+            raise KubeadmError('timeouts.%s is %r, which is not a duration: give a positive Go duration such as '
+                               '10m or 90s.' % (name, value))
+        if api_version == API_V1BETA3 and name not in V1BETA3_TIMEOUTS:
+            raise KubeadmError('timeouts.%s needs kubeadm.k8s.io/v1beta4 (Kubernetes 1.31 or newer); below 1.31 kubeadm '
+                               'takes only %s: remove it.' % (name, ' and '.join(V1BETA3_TIMEOUTS)))
+        result[name] = text
+    return result
+
+
+def timeouts_document(timeouts):
+    """The v1beta4 ``timeouts`` map of checked timeouts."""
+    return {TIMEOUT_FIELDS[name]: value for name, value in timeouts.items()}
+
+
 def node_registration(params, api_version):
     flags = kubelet_flags(params)
     return _drop_empty({
@@ -242,6 +283,9 @@ def init_documents(params):
         init['nodeRegistration'] = registration
     if params.get('skip_phases'):
         init['skipPhases'] = list(params['skip_phases'])
+    timeouts = checked_timeouts(params.get('timeouts'), api_version)
+    if timeouts and api_version != API_V1BETA3:
+        init['timeouts'] = timeouts_document(timeouts)
 
     cluster = {'apiVersion': api_version, 'kind': 'ClusterConfiguration',
                'kubernetesVersion': version, 'controlPlaneEndpoint': endpoint}
@@ -250,6 +294,8 @@ def init_documents(params):
     if networking:
         cluster['networking'] = networking
     api_server = {'certSANs': cert_sans(endpoint, params.get('cert_sans'))}
+    if api_version == API_V1BETA3 and 'control_plane_component_health_check' in timeouts:
+        api_server['timeoutForControlPlane'] = timeouts['control_plane_component_health_check']
     if extra_args.get('api_server'):
         api_server['extraArgs'] = extra_args_value(extra_args['api_server'], api_version, 'api_server')
     cluster['apiServer'] = api_server
@@ -327,6 +373,12 @@ def join_document(params):
             control_plane['localAPIEndpoint'] = local_endpoint
         control_plane['certificateKey'] = params['certificate_key']
         document['controlPlane'] = control_plane
+    timeouts = checked_timeouts(params.get('timeouts'), api_version)
+    if api_version == API_V1BETA3:
+        if 'discovery' in timeouts:
+            document['discovery']['timeout'] = timeouts['discovery']
+    elif timeouts:
+        document['timeouts'] = timeouts_document(timeouts)
     return document
 
 
@@ -612,6 +664,26 @@ _JOIN_FAILURES = (
 )
 
 
+def _past_discovery_and_endpoint_not_named(details, endpoint):
+    """A join that ran out of time after its preflight (discovery through the endpoint worked), on something that
+    is not the control plane endpoint: kubeadm waiting for what it started on this node (the kubelet, the etcd
+    member, the control plane components), seen on software-emulated VMs."""
+    phase = details.get('phase') or ''
+    if not phase or phase.startswith('preflight'):
+        return False
+    return split_endpoint(endpoint, 'api_endpoint')[0] not in _hosts_named(details['message'])
+
+
+def _node_timeout_sentence(details, endpoint):
+    named = _hosts_named(details['message'])
+    return ('kubeadm join failed in phase %s: %s. The control plane endpoint %s answered (the join got past '
+            'discovery); what ran out of time is this node\'s part of the join%s: look at its kubelet '
+            '(journalctl -u kubelet) and static Pods (crictl ps -a, /var/log/pods). On a slow machine kubeadm gives up '
+            'on components that would come up: raise vipadm_kubeadm_timeouts (the timeouts option of init and join).'
+            % (details['phase'], details['message'].rstrip('.'), endpoint,
+               ' (no answer from %s)' % ', '.join(named) if named else ''))
+
+
 def join_failure(details, endpoint, stdout='', stderr=''):
     """(kind, sentence) for a failed ``kubeadm join``."""
     if details.get('signal'):
@@ -630,9 +702,11 @@ def join_failure(details, endpoint, stdout='', stderr=''):
         match = pattern.search(text)
         if match:
             found = next((group for group in match.groups() if group), match.group(0))
-            if kind == 'endpoint_unreachable' and found != 'connection refused' and 'route' not in found \
-                    and 'unreachable' not in found:
-                found = 'no answer before the timeout: %s' % found
+            if kind == 'endpoint_unreachable':
+                if _past_discovery_and_endpoint_not_named(details, endpoint):
+                    return 'node_timeout', _node_timeout_sentence(details, endpoint)
+                if found != 'connection refused' and 'route' not in found and 'unreachable' not in found:
+                    found = 'no answer before the timeout: %s' % found
             return kind, template.format(endpoint=endpoint, found=found)
     return 'failed', 'kubeadm join failed in phase %s: %s.' % (details['phase'] or 'unknown',
                                                                details['message'].rstrip('.'))

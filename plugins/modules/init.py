@@ -157,6 +157,7 @@ options:
     default: kubeadm
 extends_documentation_fragment:
   - vipadm.kubeadm.kubelet
+  - vipadm.kubeadm.timeouts
 notes:
   - The result holds the bootstrap token and the certificate key in clear, so that later tasks can use them.
     A module cannot hide its own result (Ansible removes internal keys such as C(_ansible_no_log) from module
@@ -251,6 +252,7 @@ phase:
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.vipadm.kubeadm.plugins.module_utils import _kubeadm as kubeadm
 from ansible_collections.vipadm.kubeadm.plugins.module_utils import _kubeadm_actions as actions
 
 # The directory that stands for "/": unit tests point it at a temporary directory.
@@ -285,6 +287,7 @@ def argument_spec():
         config_path=dict(type='path', default='/etc/kubernetes/vipadm/kubeadm-init.yaml'),
         kubeadm_path=dict(type='str', default='kubeadm'),
         enable_kubelet=dict(type='bool', default=False),
+        timeouts=dict(type='dict', options={name: dict(type='str') for name in kubeadm.TIMEOUT_FIELDS}),
     )
 
 

@@ -20,7 +20,9 @@ description:
   - A node joined to another cluster, or holding the files of a join that did not finish, is refused with a
     sentence saying what was found; run the reset playbook on it first.
   - Known kubeadm failures become one sentence each - endpoint not answering, token unknown or expired,
-    CA hash mismatch, certificate key expired or wrong, node already part of a cluster, other preflight errors.
+    CA hash mismatch, certificate key expired or wrong, node already part of a cluster, other preflight errors,
+    and a join that got past discovery but ran out of time waiting for what it started on this node (named by
+    phase, with O(timeouts) as what to raise on slow machines).
     The full output is in RV(stdout) and RV(stderr), the kind in RV(failure).
   - Supports Kubernetes 1.29 to 1.37.
 author:
@@ -110,6 +112,7 @@ options:
     default: kubeadm
 extends_documentation_fragment:
   - vipadm.kubeadm.kubelet
+  - vipadm.kubeadm.timeouts
 notes:
   - Join control planes one at a time (play keyword C(serial) set to 1), each with credentials made right before it.
 seealso:
@@ -157,7 +160,7 @@ failure:
   description:
     - The kind of failure - V(endpoint_unreachable), V(token_invalid), V(ca_hash_mismatch),
       V(certificate_key_expired), V(certificate_key_invalid), V(no_control_plane_endpoint), V(already_joined),
-      V(preflight) or V(failed).
+      V(node_timeout), V(preflight) or V(failed).
   returned: when kubeadm join failed
   type: str
   sample: token_invalid
@@ -167,6 +170,7 @@ import socket
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.vipadm.kubeadm.plugins.module_utils import _kubeadm as kubeadm
 from ansible_collections.vipadm.kubeadm.plugins.module_utils import _kubeadm_actions as actions
 
 FILESYSTEM_ROOT = '/'
@@ -189,6 +193,7 @@ def argument_spec():
         config_path=dict(type='path', default='/etc/kubernetes/vipadm/kubeadm-join.yaml'),
         kubeadm_path=dict(type='str', default='kubeadm'),
         enable_kubelet=dict(type='bool', default=False),
+        timeouts=dict(type='dict', options={name: dict(type='str') for name in kubeadm.TIMEOUT_FIELDS}),
     )
 
 

@@ -49,6 +49,9 @@ INIT_CASES = {
                       "pod_subnet": "fd00:10::/56", "service_subnet": "fd00:20::/112"},
     "dual stack with an IPv4 endpoint": {"pod_subnet": "10.244.0.0/16,fd00:10::/56",
                                          "service_subnet": "10.96.0.0/12,fd00:20::/112"},
+    "kubeadm's waits": {"timeouts": {"control_plane_component_health_check": "10m", "kubelet_health_check": "8m",
+                                     "kubernetes_api_call": "90s", "etcd_api_call": "3m", "tls_bootstrap": "10m",
+                                     "discovery": "10m"}},
     "the lab's settings": {"node_name": "cp1", "advertise_address": "198.51.100.11", "cgroup_driver": "cgroupfs",
                            "ignore_preflight_errors": ["SystemVerification"], "pod_subnet": "10.244.0.0/16",
                            "kubelet_config": {"failCgroupV1": False, "failSwapOn": False},
@@ -68,6 +71,8 @@ JOIN_CASES = {
     "control plane": {"control_plane": True, "certificate_key": CERTIFICATE_KEY},
     "control plane with its address and port": {"control_plane": True, "certificate_key": CERTIFICATE_KEY,
                                                 "advertise_address": "198.51.100.12", "bind_port": 6444},
+    "control plane with kubeadm's waits": {"control_plane": True, "certificate_key": CERTIFICATE_KEY,
+                                           "timeouts": INIT_CASES["kubeadm's waits"]["timeouts"]},
     "IPv6 control plane": {"api_endpoint": ENDPOINT6, "control_plane": True, "certificate_key": CERTIFICATE_KEY,
                            "advertise_address": "2001:db8::12"},
 }
@@ -78,6 +83,7 @@ BAD_INIT = {
     "a cgroup driver that is not one": ({"cgroup_driver": "cgroupsv2"}, "which is not a cgroup driver"),
     "kubelet driver against the runtime's": ({"cgroup_driver": "systemd", "kubelet_config": {"cgroupDriver": "cgroupfs"}},
                                              "must use the cgroup driver of the container runtime"),
+    "a timeout that is not a duration": ({"timeouts": {"discovery": "600"}}, "which is not a duration"),
 }
 BAD_JOIN = {
     "a token of the wrong shape": ({"token": "not-a-token"}, "is not a bootstrap token"),
@@ -93,11 +99,19 @@ def join_params(version: str, case: dict) -> dict:
     return {"kubernetes_version": version, "api_endpoint": ENDPOINT, "token": TOKEN, "ca_cert_hash": [CA_HASH]} | case
 
 
+def within_the_config_api(version: str, case: dict) -> dict:
+    """The case without the timeouts kubeadm.k8s.io/v1beta3 has not (vipadm refuses them: see the test below)."""
+    if "timeouts" not in case or _kubeadm.config_api_version(version) != _kubeadm.API_V1BETA3:
+        return case
+    return case | {"timeouts": {k: v for k, v in case["timeouts"].items() if k in _kubeadm.V1BETA3_TIMEOUTS}}
+
+
 def rendered_configs(version: str) -> dict[str, str]:
     """name -> config text, as the init and join modules write them for this release."""
     configs = {}
     minor = int(version.split(".")[1])
     for name, case in INIT_CASES.items():
+        case = within_the_config_api(version, case)
         if minor < 31 and "failCgroupV1" in case.get("kubelet_config", {}):
             # The kubelet field exists from 1.31: kubeadm 1.29/1.30 refuse it ("strict decoding error: unknown
             # field"), rightly: the user's kubelet_config must suit the kubelet it configures.
@@ -107,6 +121,7 @@ def rendered_configs(version: str) -> dict[str, str]:
                                                                               "tls-cipher-suites": ["A", "B"]}}}
         configs[f"init: {name}"] = _kubeadm.to_yaml_documents(_kubeadm.init_documents(init_params(version, case)))
     for name, case in JOIN_CASES.items():
+        case = within_the_config_api(version, case)
         configs[f"join: {name}"] = _kubeadm.to_yaml(_kubeadm.join_document(join_params(version, case)))
     return configs
 
@@ -185,3 +200,13 @@ def test_the_oldest_control_plane_each_kubeadm_deploys_is_the_one_preflight_allo
         assert (result.returncode != 0) == bool(refused_by_vipadm), (target, result.stderr, refused_by_vipadm)
         if result.returncode != 0:
             assert "only supports deploying clusters with the control plane version" in result.stderr, result.stderr
+
+
+@pytest.mark.parametrize("version", MINORS)
+def test_timeouts_are_refused_where_the_config_api_has_no_field_for_them(version):
+    case = {"timeouts": {"kubelet_health_check": "8m"}}
+    if _kubeadm.config_api_version(version) == _kubeadm.API_V1BETA3:
+        with pytest.raises(_kubeadm.KubeadmError, match="timeouts.kubelet_health_check needs kubeadm.k8s.io/v1beta4"):
+            _kubeadm.init_documents(init_params(version, case))
+    else:
+        assert _kubeadm.init_documents(init_params(version, case))[0]["timeouts"] == {"kubeletHealthCheck": "8m"}

@@ -3,7 +3,8 @@ containerd, etcd, the control plane and kube-vip built from upstream sources), p
 node_prep.yml and bootstrapped by site.yml.
 
 Asserts what a user sees: every node Ready with the pinned kubelet on containerd; a re-run changes
-nothing; a pod on one node reaches a pod on another, by address and through a ClusterIP Service
+nothing; kubeadm's waits given by vipadm_kubeadm_timeouts reach init and the joins (the static Pods'
+startup probes follow them); a pod on one node reaches a pod on another, by address and through a ClusterIP Service
 found with the cluster's DNS; the VIP answers again after its holder is powered off, within
 kube-vip's client-go bound, with its default leases and with 5/3/1 given by a re-run (figures printed).
 """
@@ -11,6 +12,7 @@ kube-vip's client-go bound, with its default leases and with 5/3/1 given by a re
 from __future__ import annotations
 
 import json
+import re
 import socket
 import ssl
 import time
@@ -18,7 +20,7 @@ import time
 import pytest
 
 from lab.tests.conftest import lab_factory  # noqa: F401  (the fixture)
-from tests.integration.test_site import assert_ok, etcd_members, run
+from tests.integration.test_site import assert_ok, etcd_members, run, text
 
 pytestmark = pytest.mark.lab
 
@@ -28,6 +30,9 @@ LEASE, RETRY = 15, 2
 # The whole cluster shares the machine's 2 cores with the test: kube-vip's timers and its Lease calls
 # run late when the machine is loaded (measured: 5/3/1 over 10.4 s at load 11).
 SCHEDULING_MARGIN = 3.0
+# kubeadm's waits for init and every join, as a user on slow machines sets them (kubeadm's defaults: 4m, 5m).
+TIMEOUTS = ("-e", json.dumps({"vipadm_kubeadm_timeouts": {"control_plane_component_health_check": "5m",
+                                                           "tls_bootstrap": "6m", "discovery": "6m"}}))
 
 
 def kubectl(lab, *args, stdin=None):
@@ -131,9 +136,15 @@ def test_bootstrap_on_real_components(lab_factory):  # noqa: F811
     assert_ok(process, recap, names)
 
     started = time.monotonic()
-    process, recap = run(lab, "playbooks/site.yml")
+    process, recap = run(lab, "playbooks/site.yml", *TIMEOUTS)
     assert_ok(process, recap, names)
     bootstrap = time.monotonic() - started
+    # kubeadm sizes the startup probes of the static Pods it writes from its control plane wait, on the init
+    # host and on the control planes that joined: 5 minutes / 10 s periods.
+    for node in ("cp1", "cp2", "cp3"):
+        for component in ("etcd", "kube-apiserver"):
+            manifest = text(lab, node, f"/etc/kubernetes/manifests/{component}.yaml")
+            assert re.search(r"startupProbe:\n\s+failureThreshold: 30\n", manifest), (node, manifest)
     items = wait_for(lambda: ready_nodes(lab), 180, "every node Ready")
     ready = time.monotonic() - started
     for item in items:
@@ -142,7 +153,7 @@ def test_bootstrap_on_real_components(lab_factory):  # noqa: F811
         assert info["containerRuntimeVersion"].startswith("containerd://"), info
     assert etcd_members(lab, "cp1") == ["cp1", "cp2", "cp3"]
 
-    process, recap = run(lab, "playbooks/site.yml")
+    process, recap = run(lab, "playbooks/site.yml", *TIMEOUTS)
     assert_ok(process, recap, names)
     assert all(recap[n]["changed"] == 0 for n in names), recap
 

@@ -341,6 +341,47 @@ def test_join_failure_kinds(name, kind):
     assert sentence.endswith('.') and '\n' not in sentence
 
 
+# kubeadm 1.37's texts (cmd/kubeadm/app/cmd/phases/join: kubelet.go, waitcontrolplane.go) of a join that ran out
+# of time after discovery, with the check failures kubeadm's waiter prints (as in init-wait-control-plane-v1.34).
+JOIN_WAIT_CONTROL_PLANE = (
+    'error: error execution phase wait-control-plane: failed while waiting for the control plane to start: '
+    '[kube-apiserver check failed at https://198.51.100.12:6443/livez: Get "https://198.51.100.12:6443/livez?timeout=10s": '
+    'context deadline exceeded, kube-scheduler check failed at https://127.0.0.1:10259/livez: Get '
+    '"https://127.0.0.1:10259/livez": dial tcp 127.0.0.1:10259: connect: connection refused]\n'
+    'To see the stack trace of this error execute with --v=5 or higher\n')
+JOIN_TLS_BOOTSTRAP = ('error: error execution phase kubelet-wait-bootstrap: failed while waiting for TLS bootstrap: '
+                      'context deadline exceeded\n')
+
+
+def test_a_join_out_of_time_on_its_own_components_names_the_phase_and_the_timeouts_not_the_vip():
+    kind, sentence = k.join_failure(k.failure_details('', JOIN_WAIT_CONTROL_PLANE), h.ENDPOINT, '', JOIN_WAIT_CONTROL_PLANE)
+    assert kind == 'node_timeout'
+    assert sentence.startswith('kubeadm join failed in phase wait-control-plane: failed while waiting for the control '
+                               'plane to start: [kube-apiserver check failed at https://198.51.100.12:6443/livez')
+    assert ('The control plane endpoint %s answered (the join got past discovery); what ran out of time is this '
+            'node\'s part of the join (no answer from 198.51.100.12, 127.0.0.1): look at its kubelet' % h.ENDPOINT) in sentence
+    assert sentence.endswith('raise vipadm_kubeadm_timeouts (the timeouts option of init and join).')
+    assert 'VIP' not in sentence
+
+
+def test_a_join_out_of_time_waiting_for_the_tls_bootstrap_names_no_address():
+    kind, sentence = k.join_failure(k.failure_details('', JOIN_TLS_BOOTSTRAP), h.ENDPOINT, '', JOIN_TLS_BOOTSTRAP)
+    assert kind == 'node_timeout'
+    assert sentence.startswith('kubeadm join failed in phase kubelet-wait-bootstrap: failed while waiting for TLS '
+                               'bootstrap: context deadline exceeded. The control plane endpoint')
+    assert "this node's part of the join: look at its kubelet" in sentence
+
+
+def test_after_discovery_an_endpoint_that_does_not_answer_is_still_the_endpoint():
+    host = h.ENDPOINT.split(':')[0]
+    stderr = ('error execution phase control-plane-prepare/download-certs: error downloading certs: Get "https://%s/api/v1/'
+              'namespaces/kube-system/secrets/kubeadm-certs?timeout=10s": context deadline exceeded\n' % h.ENDPOINT)
+    kind, sentence = k.join_failure(k.failure_details('', stderr), h.ENDPOINT, '', stderr)
+    assert kind == 'endpoint_unreachable' and host in h.ENDPOINT
+    assert sentence.startswith('The API endpoint %s does not answer (no answer before the timeout: context deadline '
+                               'exceeded): check that the VIP is up' % h.ENDPOINT)
+
+
 def test_wrong_certificate_key():
     stderr = ('error execution phase control-plane-prepare/download-certs: error downloading certs: error decoding '
               'secret data with provided key: cipher: message authentication failed\n')
@@ -358,3 +399,55 @@ def test_masked_join_text_hides_both_secrets():
     params = {'token': h.TOKEN, 'certificate_key': h.KEY}
     text = k.masked_join_text('token: %s\ncertificateKey: %s\n' % (h.TOKEN, h.KEY), params)
     assert text == 'token: <hidden>\ncertificateKey: <hidden>\n'
+
+
+# --- kubeadm's waits (timeouts) --------------------------------------------------------------------
+
+ALL_TIMEOUTS = {'control_plane_component_health_check': '10m', 'kubelet_health_check': '8m', 'kubernetes_api_call': '90s',
+                'etcd_api_call': '3m', 'tls_bootstrap': '10m', 'discovery': '10m0s'}
+JOIN_PARAMS = dict(kubernetes_version='1.36.3', api_endpoint=h.ENDPOINT, token='abcdef.0123456789abcdef',
+                   ca_cert_hash=['sha256:' + '0' * 64])
+
+
+def test_timeouts_are_the_v1beta4_timeouts_of_init_and_join():
+    expected = {'controlPlaneComponentHealthCheck': '10m', 'kubeletHealthCheck': '8m', 'kubernetesAPICall': '90s',
+                'etcdAPICall': '3m', 'tlsBootstrap': '10m', 'discovery': '10m0s'}
+    init, cluster = k.init_documents(dict(INIT_PARAMS, timeouts=ALL_TIMEOUTS))
+    assert init['timeouts'] == expected
+    assert 'timeoutForControlPlane' not in cluster['apiServer']
+    join = k.join_document(dict(JOIN_PARAMS, timeouts=ALL_TIMEOUTS))
+    assert join['timeouts'] == expected
+    assert 'timeout' not in join['discovery']
+
+
+def test_timeouts_left_out_or_empty_are_kubeadms_defaults():
+    assert 'timeouts' not in k.init_documents(INIT_PARAMS)[0]
+    assert 'timeouts' not in k.join_document(dict(JOIN_PARAMS, timeouts={'discovery': None, 'tls_bootstrap': ''}))
+
+
+def test_below_1_31_the_two_timeouts_of_v1beta3_go_where_v1beta3_keeps_them():
+    timeouts = {'control_plane_component_health_check': '10m', 'discovery': '7m'}
+    init, cluster = k.init_documents(dict(INIT_PARAMS, kubernetes_version='1.30.14', timeouts=timeouts))
+    assert 'timeouts' not in init
+    assert cluster['apiServer']['timeoutForControlPlane'] == '10m'
+    join = k.join_document(dict(JOIN_PARAMS, kubernetes_version='1.30.14', timeouts=timeouts))
+    assert 'timeouts' not in join
+    assert join['discovery']['timeout'] == '7m'
+    assert join['discovery']['bootstrapToken']['token'] == 'abcdef.0123456789abcdef'
+
+
+@pytest.mark.parametrize('name', ['kubelet_health_check', 'kubernetes_api_call', 'etcd_api_call', 'tls_bootstrap'])
+def test_below_1_31_the_timeouts_v1beta3_has_not_are_refused(name):
+    with pytest.raises(k.KubeadmError, match=r'timeouts.%s needs kubeadm.k8s.io/v1beta4 \(Kubernetes 1.31 or newer\)' % name):
+        k.join_document(dict(JOIN_PARAMS, kubernetes_version='1.29.15', timeouts={name: '5m'}))
+
+
+@pytest.mark.parametrize('value', ['600', '10 m', '0', '0s', '-5m', 'ten minutes', '5M'])
+def test_a_timeout_that_is_not_a_positive_duration_is_refused(value):
+    with pytest.raises(k.KubeadmError, match='timeouts.discovery is .* which is not a duration: give a positive Go duration'):
+        k.join_document(dict(JOIN_PARAMS, timeouts={'discovery': value}))
+
+
+def test_an_unknown_timeout_is_refused_with_the_known_names():
+    with pytest.raises(k.KubeadmError, match='timeouts.join is not one of kubeadm.s timeouts: use control_plane_component_health_check, '):
+        k.init_documents(dict(INIT_PARAMS, timeouts={'join': '5m'}))

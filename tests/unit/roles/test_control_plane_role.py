@@ -30,6 +30,8 @@ def test_a_contradicting_kubelet_cgroup_driver_is_refused_first_and_a_matching_o
                         control_plane_kubelet_config={"cgroupDriver": "cgroupfs"}),
         "cp_defaults": dict(local),
         "cp_unknown_driver": dict(local, vipadm_cgroup_driver="cgroupsfs"),
+        "cp_unknown_timeout": dict(local, vipadm_kubeadm_timeouts={"join": "5m"}),
+        "cp_timeouts": dict(local, vipadm_kubeadm_timeouts={"discovery": "10m", "tls_bootstrap": "10m"}),
     }
     inventory = {"control_plane": {"hosts": hosts,
                                    "vars": {"kube_vip_address": "127.0.0.254", "vipadm_kubernetes_version": "1.36.3"}}}
@@ -60,3 +62,6 @@ def test_a_contradicting_kubelet_cgroup_driver_is_refused_first_and_a_matching_o
     # A driver that is neither systemd nor cgroupfs stops at the role's argument validation.
     assert "value of vipadm_cgroup_driver must be one of: systemd, cgroupfs, got: cgroupsfs" in validation, output
     assert "cp_unknown_driver" not in guard, output
+    # So does a timeout kubeadm has not; known ones pass.
+    assert "vipadm_kubeadm_timeouts.join. Supported parameters include: control_plane_component_health_check" in validation, output
+    assert "cp_unknown_timeout" not in guard and "skipping: [cp_timeouts]" in guard, output

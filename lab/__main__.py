@@ -47,6 +47,8 @@ def _parser() -> argparse.ArgumentParser:
     build.add_argument("--all", action="store_true",
                        help="every pin the lab's nodes run, kubeadm of every pinned minor, and every kube-vip tag")
     build.add_argument("--jobs", type=int, default=1, help="components built at once (default 1: 2 GB RSS each)")
+    build.add_argument("--pins-ready", type=Path, default=None, metavar="FILE",
+                       help="create FILE once the pins the lab's nodes run are built, while the rest still builds")
     bundle = commands.add_parser(
         "bundle", help="write the air-gapped bundle of a pin (binaries, images, bundle.json, SHA256SUMS) into DIR"
     )
@@ -166,10 +168,13 @@ def _components(args) -> int:
                           for version in lab_versions]  # fmt: skip
             others = []
             if args.all or args.kube_vip == "all":
-                others += [pool.submit(builder.kube_vip, tag) for tag in builder.pins.kube_vip]
+                # Newest first: the lab suites deploy the newest (the upgrade test starts from the one before the default).
+                others += [pool.submit(builder.kube_vip, tag) for tag in reversed(builder.pins.kube_vip)]
             if args.all or args.kubeadm == "all":
                 others += [pool.submit(builder.kubeadm, pin.version) for pin in builder.pins.kubernetes.values()]
             builds = [future.result() for future in pin_builds]
+            if args.pins_ready:
+                args.pins_ready.touch()
             for future in others:
                 future.result()
         for build in builds:

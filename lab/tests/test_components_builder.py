@@ -120,3 +120,40 @@ def test_a_lookup_without_building_finds_the_cache_even_without_the_source(tmp_p
     assert builder.kube_vip("v1.0.4", build=False) is None
     with pytest.raises(build.BuildError, match="no source of kube-vip"):
         builder.kube_vip("v1.2.3")
+
+
+def test_pins_ready_is_created_once_the_pins_are_built_while_the_rest_still_builds(tmp_path, monkeypatch, capsys):
+    """`python -m lab build --all --pins-ready FILE` (scripts/test.sh starts the lab suites on it): the rest of the
+    build is held here until FILE exists, so this fails if FILE came only at the end."""
+    from lab import __main__ as cli
+
+    ready = tmp_path / "pins-ready"
+    order = []
+
+    class Pin:
+        def __init__(self, version):
+            self.kubernetes_version, self.kube_vip_tag, self.images = version, "v1.2.3", []
+
+    def build_pin(self, version, tag):
+        time.sleep(0.2)
+        order.append(("pin", version))
+        return Pin(version)
+
+    def rest(self, name):
+        order.append(("rest", name))
+        deadline = time.monotonic() + 10
+        while not ready.exists():
+            assert time.monotonic() < deadline, "the rest of the build waited for pins-ready in vain"
+            time.sleep(0.01)
+
+    monkeypatch.setattr(build.Builder, "build_pin", build_pin)
+    monkeypatch.setattr(build.Builder, "kube_vip", rest)
+    monkeypatch.setattr(build.Builder, "kubeadm", rest)
+    monkeypatch.setenv(build.CACHE_ENV, str(tmp_path / "cache"))
+    assert cli.main(["build", "--all", "--jobs", "2", "--pins-ready", str(ready)]) == 0
+    lab_pins = pins.load()
+    assert sorted(name for kind, name in order if kind == "pin") == sorted(lab_pins.lab_versions)
+    rest_started = [name for kind, name in order if kind == "rest"]
+    assert len(rest_started) == len(lab_pins.kube_vip) + len(lab_pins.kubernetes)
+    # the kube-vip tags newest first (two at a time): the upgrade test starts from the one before the default
+    assert set(rest_started[:2]) == set(lab_pins.kube_vip[-2:]), rest_started

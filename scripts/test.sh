@@ -49,19 +49,18 @@ wait_for_pins() {
     kill -0 "$build_pid" 2>/dev/null || { wait_for_build; return 0; }
     sleep 5
   done
-  renice_tree "$build_pid"
-}
-renice_tree() {
-  local child
-  for child in $(pgrep -P "$1"); do renice_tree "$child"; done
-  renice -n 10 -p "$1" >/dev/null 2>&1 || true
+  renice -n 10 -p $(tree_pids "$build_pid") >/dev/null 2>&1 || true
 }
 
+# A process and all its descendants, the descendants first.
+tree_pids() {
+  local child
+  for child in $(pgrep -P "$1"); do tree_pids "$child"; done
+  echo "$1"
+}
 # A background lane's processes, by PID (a script's background jobs ignore Ctrl-C).
 end_tree() {
-  local child
-  for child in $(pgrep -P "$1"); do end_tree "$child"; done
-  kill "$1" 2>/dev/null || true
+  kill $(tree_pids "$1") 2>/dev/null || true
 }
 
 molecule_test() {

@@ -664,18 +664,16 @@ _JOIN_FAILURES = (
 )
 
 
-def _past_discovery_and_endpoint_not_named(details, endpoint):
-    """A join that ran out of time after its preflight (discovery through the endpoint worked), on something that
-    is not the control plane endpoint: kubeadm waiting for what it started on this node (the kubelet, the etcd
-    member, the control plane components), seen on software-emulated VMs."""
+def _past_discovery(details):
+    """A join that failed after its preflight, i.e. after discovery through the endpoint worked."""
     phase = details.get('phase') or ''
-    if not phase or phase.startswith('preflight'):
-        return False
-    return split_endpoint(endpoint, 'api_endpoint')[0] not in _hosts_named(details['message'])
+    return bool(phase) and not phase.startswith('preflight')
 
 
-def _node_timeout_sentence(details, endpoint):
-    named = _hosts_named(details['message'])
+def _node_timeout_sentence(details, endpoint, named):
+    """A join out of time, after discovery, on something that is not the control plane endpoint (``named``: the
+    addresses the error names): kubeadm waiting for what it started on this node (the kubelet, the etcd member, the
+    control plane components), seen on software-emulated VMs."""
     return ('kubeadm join failed in phase %s: %s. The control plane endpoint %s answered (the join got past '
             'discovery); what ran out of time is this node\'s part of the join%s: look at its kubelet '
             '(journalctl -u kubelet) and static Pods (crictl ps -a, /var/log/pods). On a slow machine kubeadm gives up '
@@ -703,8 +701,9 @@ def join_failure(details, endpoint, stdout='', stderr=''):
         if match:
             found = next((group for group in match.groups() if group), match.group(0))
             if kind == 'endpoint_unreachable':
-                if _past_discovery_and_endpoint_not_named(details, endpoint):
-                    return 'node_timeout', _node_timeout_sentence(details, endpoint)
+                named = _hosts_named(details['message'])
+                if _past_discovery(details) and split_endpoint(endpoint, 'api_endpoint')[0] not in named:
+                    return 'node_timeout', _node_timeout_sentence(details, endpoint, named)
                 if found != 'connection refused' and 'route' not in found and 'unreachable' not in found:
                     found = 'no answer before the timeout: %s' % found
             return kind, template.format(endpoint=endpoint, found=found)

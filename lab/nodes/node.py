@@ -21,7 +21,7 @@ from pathlib import Path
 
 from ..plan import Node, NodePlan
 from ..system import LabError, pid_alive as _pid_alive, run as _run
-from . import real as realnode
+from . import containerd_seed, real as realnode
 
 HERE = Path(__file__).resolve().parent
 NODE_INIT = HERE / "pid1.py"
@@ -111,10 +111,24 @@ class Nodes:
 
         try:
             realnode.wait_containerd(argv, plan.node.name)
-            if self.node_software == "installed":
+            if self.node_software == "installed" and not (self._node_dir(plan.node) / "containerd-seed").exists():
                 realnode.import_images(argv, plan.node.name, self.components.images)
         except (RuntimeError, subprocess.TimeoutExpired) as exc:
             raise LabError(str(exc)) from None
+
+    def _plant_containerd_seed(self, node_dir: Path) -> None:
+        """The node's containerd starts with the pin's images from the seed (containerd_seed.py) when the seed
+        and the node are on one file system (hard links); otherwise _software_up imports them."""
+        from ..components.build import cache_root
+
+        try:
+            seed = containerd_seed.ensure_seed(self.components.images, cache_root())
+        except (containerd_seed.SeedError, OSError, subprocess.SubprocessError) as exc:
+            raise LabError(f"the containerd seed of the pin's images: {exc}") from None
+        if os.stat(seed).st_dev != os.stat(node_dir).st_dev:
+            return
+        containerd_seed.plant(seed, node_dir / "containerd")
+        (node_dir / "containerd-seed").write_text(f"{seed}\n")  # _software_up imports nothing then
 
     def _prepare_disk(self, plan: NodePlan) -> None:
         """Write the node's first-boot files straight into its overlay upper dirs."""
@@ -174,6 +188,8 @@ class Nodes:
             realnode.write_first_boot_files(etc, realnode.cgroup_root(plan.netns), self.node_software == "installed")
             realnode.create_cgroups(realnode.cgroup_root(plan.netns))
             (node_dir / "containerd").mkdir(exist_ok=True)
+            if self.node_software == "installed":
+                self._plant_containerd_seed(node_dir)
         else:
             _opaque_dir(etc / "containerd")  # a bare node has no containerd (the host's config is hidden)
         root = disk / "root"

@@ -59,6 +59,11 @@ def test_a_real_node_power_cycle_and_a_clean_down(tmp_path):
                        check=False).stdout.split()  # fmt: skip
         assert out[:5] == [f"v{lab.kubernetes_version}", "active", "disabled", "0", "7"], out
         assert out[5:] == ["nameserver", lab.plan.dns_address]
+        # The images came from the containerd seed: the node's blobs are hard links to it, its database its own.
+        containerd_root = state_dir / "nodes" / "cp1" / "containerd"
+        blobs = list((containerd_root / "io.containerd.content.v1.content" / "blobs" / "sha256").iterdir())
+        assert len(blobs) >= 7 and all(blob.stat().st_nlink >= 2 for blob in blobs)
+        assert (containerd_root / "io.containerd.metadata.v1.bolt" / "meta.db").stat().st_nlink == 1
         resolved = lab.exec("cp1", ["getent", "hosts", "controller"], check=False).stdout.split()  # DNS only
         assert resolved[:1] == [lab.controller_address]
         assert lab.exec("cp1", ["getent", "hosts", "registry.k8s.io"], check=False).returncode != 0

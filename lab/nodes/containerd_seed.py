@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import hashlib
 import json
 import os
@@ -25,6 +26,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from . import real as realnode
+
 # Part of the seed's key: a new layout of the seed is a new seed.
 SEED_FORMAT = 1
 CONTAINERD = "/usr/bin/containerd"
@@ -32,15 +35,10 @@ CONTAINERD = "/usr/bin/containerd"
 # the files of unpacked layers. Everything else is copied.
 SHARED_PREFIXES = ("io.containerd.content.v1.content/blobs/",)
 SHARED_SNAPSHOT_DIR = "io.containerd.snapshotter.v1.overlayfs/snapshots/"
-READY_TIMEOUT = 30.0
-IMPORT_TIMEOUT = 120.0
 STOP_TIMEOUT = 30.0
 
 
-class SeedError(RuntimeError):
-    """The seed could not be made; the message says what failed."""
-
-
+@functools.lru_cache(maxsize=1)  # asked once per process, not once per node
 def containerd_version() -> str:
     return subprocess.run([CONTAINERD, "--version"], capture_output=True, text=True, check=True).stdout.strip()
 
@@ -76,30 +74,23 @@ def _config(root: Path, state: Path) -> str:
     )
 
 
-def _ctr(state: Path, *argv: str) -> list[str]:
-    return ["ctr", "--address", str(state / "containerd.sock"), *argv]
-
-
-def _import(archives: list[Path], root: Path, log_path: Path) -> None:
-    """Import archives into a new containerd root at root, with a containerd of its own that ends with the call."""
+@contextlib.contextmanager
+def running_containerd(root: Path, log_path: Path):
+    """A containerd of its own on the containerd root at root while the block runs; yields the exec_argv that
+    lab/nodes/real.py's helpers take (ctr pointed at its socket)."""
     state = Path(tempfile.mkdtemp(prefix="vipadm-seed-", dir="/run"))  # short: the socket path has a length limit
     config = state / "config.toml"
     config.write_text(_config(root, state))
     with open(log_path, "ab") as log:
         proc = subprocess.Popen([CONTAINERD, "--config", str(config)], stdin=subprocess.DEVNULL, stdout=log,
                                 stderr=log, start_new_session=True)  # fmt: skip
+
+    def exec_argv(argv: list[str]) -> list[str]:
+        return [argv[0], "--address", str(state / "containerd.sock"), *argv[1:]]
+
     try:
-        deadline = time.monotonic() + READY_TIMEOUT
-        while subprocess.run(_ctr(state, "version"), capture_output=True).returncode != 0:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise SeedError(f"the seed's containerd did not answer within {READY_TIMEOUT:.0f} s; see {log_path}")
-            time.sleep(0.1)
-        for archive in archives:
-            with open(archive, "rb") as stream:
-                result = subprocess.run(_ctr(state, "-n", "k8s.io", "images", "import", "-"), stdin=stream,
-                                        capture_output=True, text=True, timeout=IMPORT_TIMEOUT)  # fmt: skip
-            if result.returncode != 0:
-                raise SeedError(f"importing {archive.name} into the seed failed: {result.stderr.strip()}")
+        realnode.wait_containerd(exec_argv, "seed")
+        yield exec_argv
     finally:
         proc.terminate()
         try:
@@ -108,6 +99,12 @@ def _import(archives: list[Path], root: Path, log_path: Path) -> None:
             proc.kill()
             proc.wait()
         shutil.rmtree(state, ignore_errors=True)
+
+
+def _import(archives: list[Path], root: Path, log_path: Path) -> None:
+    """Import archives into a new containerd root at root, as a node's images are imported."""
+    with running_containerd(root, log_path) as exec_argv:
+        realnode.import_images(exec_argv, "seed", archives)
     # Each containerd names itself with this file on its first start: every node makes its own.
     (root / "io.containerd.grpc.v1.introspection" / "uuid").unlink(missing_ok=True)
 
@@ -134,7 +131,6 @@ def ensure_seed(archives: list[Path], cache: Path, log=None) -> Path:
         try:
             started = time.monotonic()
             _import(archives, making / "root", making / "containerd.log")
-            (making / "containerd.log").unlink(missing_ok=True)
             os.rename(making / "root", seed)
             if log:
                 log(f"containerd seed of {len(archives)} images made in {time.monotonic() - started:.1f} s: {seed}")

@@ -123,7 +123,7 @@ class Nodes:
 
         try:
             seed = containerd_seed.ensure_seed(self.components.images, cache_root())
-        except (containerd_seed.SeedError, OSError, subprocess.SubprocessError) as exc:
+        except (RuntimeError, OSError, subprocess.SubprocessError) as exc:
             raise LabError(f"the containerd seed of the pin's images: {exc}") from None
         if os.stat(seed).st_dev != os.stat(node_dir).st_dev:
             return

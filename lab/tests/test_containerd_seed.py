@@ -7,8 +7,6 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import tempfile
-import time
 from pathlib import Path
 
 import pytest
@@ -73,26 +71,16 @@ def test_a_planted_root_serves_the_seeds_images_and_leaves_the_seed_as_it_was(tm
         assert (root / "io.containerd.snapshotter.v1.overlayfs" / "metadata.db").stat().st_nlink == 1
 
     # The node's containerd (same program, its own root) lists both images, unpacked, and writes its own files.
-    state = Path(tempfile.mkdtemp(prefix="vipadm-seed-test-", dir="/run"))
-    config = state / "config.toml"
-    config.write_text(seeds._config(roots[0], state))
-    proc = subprocess.Popen([seeds.CONTAINERD, "--config", str(config)], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
-    try:
-        ctr = ["ctr", "--address", str(state / "containerd.sock"), "-n", "k8s.io"]
-        deadline = time.monotonic() + 30
-        while subprocess.run([*ctr, "version"], capture_output=True).returncode != 0:
-            assert time.monotonic() < deadline and proc.poll() is None
-            time.sleep(0.1)
-        listed = subprocess.run([*ctr, "images", "ls"], capture_output=True, text=True, check=True).stdout
+    with seeds.running_containerd(roots[0], tmp_path / "node1.log") as exec_argv:
+
+        def ctr(*argv: str) -> str:
+            return subprocess.run(exec_argv(["ctr", "-n", "k8s.io", *argv]), capture_output=True, text=True,
+                                  check=True).stdout  # fmt: skip
+
+        listed = ctr("images", "ls")
         assert "vipadm.test/one:v1" in listed and "vipadm.test/two:v1" in listed
-        snapshots = subprocess.run([*ctr, "snapshots", "ls"], capture_output=True, text=True, check=True).stdout
-        assert "Committed" in snapshots
-        subprocess.run([*ctr, "images", "rm", "vipadm.test/two:v1"], capture_output=True, check=True)
-    finally:
-        proc.terminate()
-        proc.wait(30)
-        shutil.rmtree(state, ignore_errors=True)
+        assert "Committed" in ctr("snapshots", "ls")
+        ctr("images", "rm", "vipadm.test/two:v1")
     assert (roots[0] / "io.containerd.grpc.v1.introspection" / "uuid").exists()
     assert {path: path.stat().st_mtime_ns for path in seed.rglob("*") if path.is_file()} == before
     assert all(path.exists() for path in before)
